@@ -20,6 +20,7 @@ from cogaze.data.records import ImageRecord, RecordSet
 from cogaze.errors import DataError
 from cogaze.gaze.cache import GazeCache
 from cogaze.gaze.targets import reading_rows
+from cogaze.models.feature_cache import FeatureCache
 
 
 class PretrainSamples:
@@ -27,7 +28,9 @@ class PretrainSamples:
 
     ``gaze_cache``: a built :class:`~cogaze.gaze.cache.GazeCache` (checked against ``geometry`` and
     ``grid``); without one, gaze rows are rendered from ``record.gaze`` on the fly when ``grid`` is given,
-    and no gaze is attached when it is not. ``use_gaze=False`` drops gaze entirely (ablation).
+    and no gaze is attached when it is not. ``use_gaze=False`` drops gaze entirely (ablation). ``features``: a built
+    :class:`~cogaze.models.feature_cache.FeatureCache`; samples then carry ``vision_features`` (float32,
+    (1+P, Dv), read from the memory map) instead of ``pixel_values`` and no image is read.
     """
 
     def __init__(
@@ -37,18 +40,22 @@ class PretrainSamples:
         grid: int | None = None,
         gaze_cache: GazeCache | None = None,
         use_gaze: bool = True,
+        features: FeatureCache | None = None,
     ) -> None:
         self.records = list(records)
         self.geometry = geometry
         self.grid = grid
         self.gaze_cache = gaze_cache
         self.use_gaze = use_gaze
+        self.features = features
         if gaze_cache is not None:
             gaze_cache.require(grid if grid is not None else gaze_cache.grid, geometry.size)
             self.grid = gaze_cache.grid
         for rec in self.records:
             if rec.image_path is None:
                 raise DataError(f"record {rec.dicom_id} has no image path")
+            if features is not None and rec.dicom_id not in features:
+                raise DataError(f"image {rec.dicom_id} is not in the feature cache", features.folder)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -69,11 +76,15 @@ class PretrainSamples:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rec = self.records[index]
-        pixels = self.geometry.transform_image(read_image(rec.image_path))  # type: ignore[arg-type]
+        if self.features is not None:
+            image = ("vision_features", self.features.features(rec.dicom_id))
+        else:
+            pixels = self.geometry.transform_image(read_image(rec.image_path))  # type: ignore[arg-type]
+            image = ("pixel_values", torch.from_numpy(pixels))
         return {
             "dicom_id": rec.dicom_id,
             "study_key": rec.study_key,
-            "pixel_values": torch.from_numpy(pixels),
+            image[0]: image[1],
             "view": rec.view,
             "report": rec.findings,
             "indication": rec.indication,

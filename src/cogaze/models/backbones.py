@@ -30,6 +30,11 @@ class BackboneConfig:
         help="Config keys overriding the source's (or the model_type defaults when source is empty).",
         default_factory=dict,
     )
+    cache_features: bool = help_field(
+        False, "Vision backbone only: `cogaze pretrain` encodes every train/val image once with the frozen "
+        "backbone into a memory-mapped fp16 store in the run folder (RUN_DIR/vision_features/, reused while "
+        "backbone, weights, image geometry and images are unchanged) and trains from it. Refused with "
+        "model.train_vision=true.")
 
 
 def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202

@@ -88,6 +88,12 @@ class CoGazeModel(nn.Module):
         super().__init__()
         if config.vocab_size <= 0 or config.pad_token_id < 0:
             raise ConfigError("ModelConfig.vocab_size and pad_token_id must be resolved (see resolve_text_vocab)")
+        if config.text.cache_features:
+            raise ConfigError("model.text.cache_features: only the frozen vision backbone can be cached "
+                              "(use model.vision.cache_features)")
+        if config.vision.cache_features and config.train_vision:
+            raise ConfigError("model.vision.cache_features=true needs a frozen backbone: a trained backbone "
+                              "(model.train_vision=true) cannot be cached")
         self.config = config
         self.vision_backbone = build_vision_backbone(config.vision)
         if config.train_vision:

@@ -17,6 +17,8 @@ from cogaze.data.records import RecordSet
 from cogaze.data.samples import PretrainSamples
 from cogaze.errors import ConfigError, OnError
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
+from cogaze.models.backbones import build_vision_backbone
+from cogaze.models.feature_cache import FeatureCache, build_feature_cache
 from cogaze.models.pretrained import image_geometry, patch_grid
 from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.run import fit, resume
@@ -53,9 +55,36 @@ def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path,
         log.info("gaze cache %s: %d readings, %d rows (%s)", path, result.readings, result.rows,
                  "built" if result.rebuilt else "up to date")
         cache = GazeCache(path)
-    train = PretrainSamples(records.split("train"), geometry, grid, cache, use_gaze)
-    val = PretrainSamples(records.split("val"), geometry, grid, cache, use_gaze)
+    train_recs, val_recs = records.split("train"), records.split("val")
+    features = build_features(config, [*train_recs, *val_recs], run_dir) if config.model.vision.cache_features else None
+    train = PretrainSamples(train_recs, geometry, grid, cache, use_gaze, features)
+    val = PretrainSamples(val_recs, geometry, grid, cache, use_gaze, features)
     return train, val
+
+
+def build_features(config: PretrainConfig, records: list, run_dir: Path, dtype: str = "float16") -> FeatureCache:
+    """Encode ``records`` once with the frozen vision backbone into ``run_dir/vision_features``.
+
+    The backbone is built exactly as the training model builds it (same config, and for a random-init
+    backbone the same seed: ``cogaze.tasks.pretrain.run`` seeds everything with ``trainer.seed`` right
+    before building the model, whose first random draw is the vision backbone).
+    """
+    import torch
+
+    m = config.model
+    if m.train_vision:
+        raise ConfigError("model.vision.cache_features=true needs a frozen backbone: a trained backbone "
+                          "(model.train_vision=true) cannot be cached")
+    torch.manual_seed(config.trainer.seed)
+    backbone = build_vision_backbone(m.vision)
+    use_gpu = config.trainer.accelerator != "cpu" and torch.cuda.is_available()
+    device = "cuda" if use_gpu else "cpu"
+    result = build_feature_cache(records, backbone.to(device), image_geometry(m), run_dir / "vision_features",
+                                 batch_size=config.data.val_batch_size or config.data.batch_size,
+                                 dtype=dtype, device=device)
+    log.info("vision feature cache %s: %d images %s (%s)", result.path, result.images, result.shape,
+             "built" if result.rebuilt else "up to date")
+    return FeatureCache(result.path)
 
 
 def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
