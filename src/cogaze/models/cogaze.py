@@ -130,6 +130,11 @@ class CoGazeModel(nn.Module):
         hidden = self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         return self.encoder.text_projector(hidden)
 
+    def encode_text_cls(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Projected [CLS] token (B, d): ``encode_text(ids, mask)[:, 0]`` without projecting the other tokens."""
+        hidden = self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self.encoder.text_projector(hidden[:, 0])
+
     def forward(self, batch: dict[str, Any]) -> CoGazeOutput:
         cfg = self.config
         feats = batch.get("vision_features")
@@ -138,9 +143,18 @@ class CoGazeModel(nn.Module):
         feats = feats.to(self.encoder.shared_latent.dtype)
         view_ids = batch["view_ids"].clamp(0, cfg.num_views - 1)
         x_all = self.encoder.vision_projector(feats, view_ids)
-        ctx = self.encode_text(batch["context_ids"], batch["context_mask"])
         has_ctx = batch["has_context"].bool() & cfg.use_context
-        vision_latents, context_latents = self.encoder(x_all, ctx, batch["context_mask"], has_ctx)
+        ctx_ids, ctx_mask = batch["context_ids"], batch["context_mask"]
+        rows = has_ctx.nonzero().squeeze(1)
+        if 0 < len(rows) < len(has_ctx):
+            # Text trunk + context Perceiver only for rows that have context (each row's result is the
+            # same as in a full-batch pass); with no context at all the full pass keeps every
+            # parameter in the graph (DDP).
+            ctx_ids, ctx_mask = ctx_ids[rows], ctx_mask[rows]
+        else:
+            rows = None
+        ctx = self.encode_text(ctx_ids, ctx_mask)
+        vision_latents, context_latents = self.encoder(x_all, ctx, ctx_mask, has_ctx, rows)
         report = self.encode_text(batch["report_ids"], batch["report_mask"])
         if cfg.masked_report_pool:
             m = batch["report_mask"].to(report.dtype)[..., None]
@@ -162,7 +176,7 @@ class CoGazeModel(nn.Module):
         g = None
         gaze_ids = batch.get("gaze_text_ids")
         if gaze_ids is not None and len(gaze_ids) > 0 and lc.gaze != "none":
-            t = self.encode_text(gaze_ids, batch["gaze_text_mask"])[:, 0]
+            t = self.encode_text_cls(gaze_ids, batch["gaze_text_mask"])
             g = gaze_loss(t, x_all[:, 1:], batch["gaze_maps"], batch["gaze_owner"], batch["gaze_reading"],
                           self.heads.scale("gaze"), lc.gaze_rho, lc.w_t2p, lc.w_p2t, lc.gaze)
         if g is not None:

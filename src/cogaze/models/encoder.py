@@ -1,9 +1,10 @@
 """The context-infused vision encoder (spec 2.2, 2.5): view embedding, projectors, shared Perceiver.
 
 Context latents come from indication/history for samples that have context and the learned image
-latent otherwise. Both branches run for the whole batch in one pass and are merged with
-``torch.where`` (no splitting of the batch by index lists): every sample's result equals the
-reference's per-subset computation, and every parameter takes part in every step (DDP-safe).
+latent otherwise. The context branch runs once on the rows that have context (gathered by one index
+tensor) and is merged into Z_I with ``index_copy``; the vision pass runs once on the whole batch. Every
+sample's result equals the reference's per-subset computation, and every parameter takes part in
+every step (a batch without any context runs the context branch on all rows and discards it: DDP-safe).
 """
 
 from __future__ import annotations
@@ -65,16 +66,21 @@ class ContextVisionEncoder(nn.Module):
         return (self.shared_latent + self.image_type).expand(batch_size, -1, -1)
 
     def forward(self, patch_tokens: torch.Tensor, context_tokens: torch.Tensor, context_mask: torch.Tensor,
-                has_context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                has_context: torch.Tensor, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(vision latents, context latents), each (B, m, d).
 
         ``patch_tokens`` are the projected vision tokens (B, 1+P, d); ``context_tokens`` the projected
-        context text (B, Lc, d). Rows without context use Z_I as queries and as their context latents.
+        context text (B, Lc, d), or, when ``rows`` (long indices of the rows with context) is given,
+        only those rows' (len(rows), Lc, d). Rows without context use Z_I as queries and as their
+        context latents.
         """
         b = patch_tokens.shape[0]
-        z_ctx = (self.shared_latent + self.context_type).expand(b, -1, -1)
         z_img = self.image_latents(b)
         mask = context_mask if self.mask_context_padding else None
+        z_ctx = (self.shared_latent + self.context_type).expand(context_tokens.shape[0], -1, -1)
         ctx_latents = self.perceiver(z_ctx, context_tokens, mask)
-        queries = torch.where(has_context[:, None, None], ctx_latents, z_img)
+        if rows is None:
+            queries = torch.where(has_context[:, None, None], ctx_latents, z_img)
+        else:
+            queries = z_img.index_copy(0, rows, ctx_latents)
         return self.perceiver(queries, patch_tokens), queries
