@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cogaze.data.dataset import load_dataset
 from cogaze.data.records import RecordSet
 from cogaze.data.samples import PretrainSamples
@@ -82,8 +84,9 @@ def build_features(config: PretrainConfig, records: list, run_dir: Path, dtype: 
     result = build_feature_cache(records, backbone.to(device), image_geometry(m), run_dir / "vision_features",
                                  batch_size=config.data.val_batch_size or config.data.batch_size,
                                  dtype=dtype, device=device)
-    log.info("vision feature cache %s: %d images %s (%s)", result.path, result.images, result.shape,
-             "built" if result.rebuilt else "up to date")
+    size_gb = np.dtype(dtype).itemsize * float(np.prod(result.shape)) / 1e9
+    log.info("vision feature cache %s: %d images %s, %.2f GB (%s)", result.path, result.images, result.shape,
+             size_gb, "built" if result.rebuilt else "up to date")
     return FeatureCache(result.path)
 
 
