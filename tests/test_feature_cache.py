@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -143,6 +144,10 @@ def test_corrupt_or_missing_cache_files(data, tmp_path):
     assert build_feature_cache(records, backbone, geometry, folder).rebuilt
     with pytest.raises(DataError, match="image d9 is not in the feature cache"):
         FeatureCache(folder).features("d9")
+    opened = FeatureCache(folder)
+    opened.features("d1")  # map open; a pickled copy (DataLoader worker) reopens its own
+    clone = pickle.loads(pickle.dumps(opened))
+    assert clone._array is None and torch.equal(clone.features("d1"), opened.features("d1"))
     # Changed weights (another seed) -> another fingerprint -> rebuilt.
     torch.manual_seed(1)
     assert build_feature_cache(records, build_vision_backbone(spec), geometry, folder).rebuilt
