@@ -18,8 +18,8 @@ from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.pretrain.config import PretrainConfig
 
 TINY = [
-    "model.vision.config.image_size=28", "model.vision.config.hidden_size=32",
-    "model.vision.config.intermediate_size=64", "model.text.config.hidden_size=32",
+    "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
+    "model.vision.config.hidden_sizes=[8,16,32]", "model.text.config.hidden_size=32",
     "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
     "model.perceiver_depth=1", "model.perceiver_dim_head=8",
 ]

@@ -24,8 +24,8 @@ from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.pipeline import build_samples, pretrain
 
 TINY = [
-    "model.vision.config.image_size=28", "model.vision.config.hidden_size=32",
-    "model.vision.config.intermediate_size=64", "model.text.config.hidden_size=32",
+    "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
+    "model.vision.config.hidden_sizes=[8,16,32]", "model.text.config.hidden_size=32",
     "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
     "model.perceiver_depth=1", "model.perceiver_dim_head=8",
     "data.batch_size=2", "trainer.max_epochs=1",
@@ -41,7 +41,7 @@ def data(tmp_path_factory):
 
 
 def _config(tok, *extra):
-    return load_config(PretrainConfig, "configs/pretrain/phantom-tiny.yaml", [f"model.tokenizer={tok}", *TINY, *extra])
+    return load_config(PretrainConfig, "configs/pretrain/phantom-tiny.yaml", [f"model.tokenizer={tok}", *TINY, "model.train_vision=false", *extra])
 
 
 def _first_loss(run):
@@ -64,7 +64,7 @@ def test_training_from_cache_matches_images_and_cache_is_reused(data, tmp_path, 
     folder = cached / "vision_features"
     info = json.loads((folder / "index.json").read_text())
     assert info["dtype"] == "float16" and sorted(info["ids"]) == ["d1", "d2", "d3"]  # train + val images
-    assert info["shape"] == [3, 1 + (28 // 14) ** 2, 32]
+    assert info["shape"] == [3, 1 + (64 // 16) ** 2, 32]
 
     # The cache holds what the trained model's frozen backbone gives (same seed-built weights).
     enc = load_pretrained(cached)
@@ -85,11 +85,11 @@ def test_training_from_cache_matches_images_and_cache_is_reused(data, tmp_path, 
     assert "up to date" in caplog.text and array.stat().st_mtime_ns == before
     assert set(train[0]) >= {"vision_features"} and "pixel_values" not in train[0]
     assert train[0]["vision_features"].dtype == torch.float32 and len(val) == 1
-    train, _ = build_samples(_config(tok, "model.vision.cache_features=true", "model.vision.config.image_size=42"),
+    train, _ = build_samples(_config(tok, "model.vision.cache_features=true", "model.vision.config.image_size=96"),
                              records, cached)
     info2 = json.loads((folder / "index.json").read_text())
-    assert info2["shape"] == [3, 1 + 3 ** 2, 32] and info2["fingerprint"] != info["fingerprint"]
-    assert not array.exists() and train[0]["vision_features"].shape == (10, 32)
+    assert info2["shape"] == [3, 1 + 6 ** 2, 32] and info2["fingerprint"] != info["fingerprint"]
+    assert not array.exists() and train[0]["vision_features"].shape == (37, 32)
 
 
 def test_fp32_cache_gives_exactly_the_image_loss(data, tmp_path):

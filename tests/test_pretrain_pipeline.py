@@ -10,8 +10,8 @@ from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.models.pretrained import load_pretrained
 
 TINY = [
-    "model.vision.config.image_size=28", "model.vision.config.hidden_size=32",
-    "model.vision.config.intermediate_size=64", "model.text.config.hidden_size=32",
+    "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
+    "model.vision.config.hidden_sizes=[8,16,32]", "model.text.config.hidden_size=32",
     "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
     "model.perceiver_depth=1", "model.perceiver_dim_head=8",
     "data.batch_size=2", "trainer.max_epochs=2",

@@ -128,3 +128,21 @@ def test_works_with_the_cogaze_tokenizer(tmp_path) -> None:
     assert (codec.eos_id, codec.pad_id) == (tok.convert_tokens_to_ids("<|endoftext|>"), tok.convert_tokens_to_ids("[PAD]"))
     labels = codec.encode_targets([CLASS_REPORTS[1]])["labels"][0]
     assert codec.decode(labels[labels >= 0].unsqueeze(0)) == [CLASS_REPORTS[1]]
+
+
+def _ngrams(row: list[int], n: int, stop: int) -> list[tuple[int, ...]]:
+    row = row[: row.index(stop)] if stop in row else row
+    return [tuple(row[i : i + n]) for i in range(len(row) - n + 1)]
+
+
+def test_no_repeat_ngram_blocks_loops() -> None:
+    model, codec = _decoder(seed=3)
+    latents = torch.zeros(2, 5, 16)
+    start = codec.prompt_ids()
+    free = model.generate(latents, start, num_beams=1, max_new_tokens=40)
+    grams = [_ngrams(r, 2, codec.eos_id) for r in free.tolist()]
+    assert any(len(g) != len(set(g)) for g in grams)  # a random tiny decoder loops
+    blocked = model.generate(latents, start, num_beams=3, max_new_tokens=40, no_repeat_ngram_size=2)
+    for row in blocked.tolist():
+        g = _ngrams(row, 2, codec.eos_id)
+        assert len(g) == len(set(g)) and len(g) > 0

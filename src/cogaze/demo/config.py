@@ -12,15 +12,20 @@ class DemoConfig:
     """Sizes of every stage of ``cogaze demo``."""
 
     seed: int = help_field(0, "Seed of the phantom and of every training run.")
-    n_patients: int = help_field(150, "Phantom patients (1-4 studies each, 1-3 images per study).")
+    n_patients: int = help_field(200, "Phantom patients (1-4 studies each, 1-3 images per study).")
     phantom_image_size: int = help_field(128, "Phantom image side in pixels.")
+    val_fraction: float = help_field(0.1, "Fraction of phantom patients in the validation split.")
+    test_fraction: float = help_field(0.2, "Fraction of phantom patients in the test split (every score).")
     gaze_fraction: float = help_field(0.4, "Fraction of images with a simulated radiologist reading.")
-    model_image_size: int = help_field(112, "Model input side (patch 14: grid = size / 14).")
+    model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).")
     pretrain_epochs: int = help_field(12, "Pretraining epochs.")
     batch_size: int = help_field(16, "Pretraining batch size.")
     vocab_size: int = help_field(2000, "Tokenizer vocabulary size.")
     probe_epochs: int = help_field(30, "Linear-probe epochs.")
-    seg_epochs: int = help_field(8, "Segmentation-decoder epochs.")
+    seg_epochs: int = help_field(20, "Segmentation-decoder epochs.")
+    seg_channels: list[int] = help_field(help="Segmentation decoder block widths (each upsamples x2).",
+                                         default_factory=lambda: [64, 32, 16])
+    seg_lr: float = help_field(1e-3, "Segmentation-decoder base learning rate (head: x5).")
     seg_finding: str = help_field("Pleural Effusion", "Finding whose phantom masks the segmentation task learns.")
     report_epochs: int = help_field(15, "Report-decoder epochs.")
     report_beams: int = help_field(3, "Beam width of report generation in the demo.")
@@ -38,6 +43,6 @@ def preset(quick: bool) -> DemoConfig:
     """The quick or the full preset."""
     if not quick:
         return DemoConfig()
-    return DemoConfig(n_patients=40, phantom_image_size=64, model_image_size=56, pretrain_epochs=2, batch_size=16,
+    return DemoConfig(n_patients=40, phantom_image_size=64, model_image_size=64, pretrain_epochs=2, batch_size=16,
                       vocab_size=600, probe_epochs=5, seg_epochs=2, report_epochs=2, report_beams=1,
                       retrieval_per_class=5, ablation_epochs=1, ablation_seeds=1)

@@ -13,7 +13,8 @@ def segmentation(s: DemoState) -> None:
     finding = s.cfg.seg_finding
     split = {k: segmentation_items(s.data_dir, s.records, s.encoder.geometry, k, finding)
              for k in ("train", "val", "test")}
-    cfg = SegmentationConfig(seeds=[s.cfg.seed], epochs=s.cfg.seg_epochs)
+    cfg = SegmentationConfig(seeds=[s.cfg.seed], epochs=s.cfg.seg_epochs, channels=list(s.cfg.seg_channels),
+                             lr=s.cfg.seg_lr)
     res = run_segmentation(s.encoder, split["train"], split["val"], split["test"], cfg)
     res.write_json(s.out / "segmentation.json")
     s.results["segmentation"] = dict(res.metrics)

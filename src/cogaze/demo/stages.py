@@ -54,7 +54,8 @@ def make_phantom(s: DemoState) -> None:
     c = s.cfg
     s.data_dir = s.out / "phantom"
     summary = generate_phantom(s.data_dir, n_patients=c.n_patients, seed=c.seed, image_size=c.phantom_image_size,
-                               gaze_fraction=c.gaze_fraction)
+                               gaze_fraction=c.gaze_fraction, val_fraction=c.val_fraction,
+                               test_fraction=c.test_fraction)
     s.records = load_dataset(s.data_dir).records
     grid = s.out / "phantom_grid.png"
     write_preview(s.data_dir, grid)

@@ -1,7 +1,9 @@
 """Backbones through transformers Auto classes, from a hub id, a local directory or a config dict.
 
 * Vision (spec 2.1): any ViT-like model whose ``last_hidden_state`` is ``[CLS] + patch tokens``
-  (Rad-DINO = Dinov2). Always frozen and kept in eval mode.
+  (Rad-DINO = Dinov2), or a convolutional model (ResNet, ConvNeXt) whose ``(B, C, h, w)`` feature map
+  becomes ``h*w`` patch tokens behind a global-average "[CLS]" (:func:`vision_tokens`). Frozen and in
+  eval mode unless ``ModelConfig.train_vision`` says otherwise.
 * Text (spec 2.3): a BERT-like trunk cut to its first ``num_layers`` layers, vocabulary resized to the
   tokenizer; the word embeddings are freshly initialised when the vocabulary size differs (the
   pretrained checkpoint's rows belong to another tokenizer). No pooler: it would be an unused parameter.
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from cogaze.config import help_field
@@ -92,12 +95,60 @@ def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad
     return model
 
 
-def vision_hidden_size(model: nn.Module) -> int:
-    """Width of the vision encoder's tokens."""
-    return int(model.config.hidden_size)
+# Convolutional backbones: output stride = stem stride * 2 per further stage (transformers' ResNet and
+# ConvNeXt layouts). Their configs carry no image size, so the model config names one (`image_size`).
+_CONV_STEM_STRIDE = {"resnet": 4, "convnext": 4, "convnextv2": 4}
+
+
+def is_conv_backbone(cfg: Any) -> bool:
+    """True for the convolutional model types whose feature map is turned into patch tokens."""
+    return getattr(cfg, "model_type", "") in _CONV_STEM_STRIDE
+
+
+def vision_hidden_size(cfg: Any) -> int:
+    """Width of the vision encoder's tokens (a transformers config)."""
+    if is_conv_backbone(cfg):
+        return int(cfg.hidden_sizes[-1])
+    return int(cfg.hidden_size)
+
+
+def effective_patch_size(cfg: Any) -> int:
+    """Pixels per patch token side: ``patch_size`` for ViTs, the output stride for conv models."""
+    if not is_conv_backbone(cfg):
+        return int(cfg.patch_size)
+    stages = len(cfg.hidden_sizes)
+    first = 2 if getattr(cfg, "downsample_in_first_stage", False) else 1
+    return _CONV_STEM_STRIDE[cfg.model_type] * first * 2 ** (stages - 1)
+
+
+def image_size_of(cfg: Any) -> int:
+    """The input side a vision config expects (conv configs must set ``image_size`` in ``config``)."""
+    size = getattr(cfg, "image_size", None)
+    if not size:
+        raise ConfigError(f"vision backbone {getattr(cfg, 'model_type', '?')} has no image_size: set "
+                          "model.vision.config.image_size")
+    return int(size if not isinstance(size, (list, tuple)) else size[0])
+
+
+def patch_grid_side(cfg: Any) -> int:
+    """Side of the square patch grid at the configured image size."""
+    side, patch = image_size_of(cfg), effective_patch_size(cfg)
+    if side % patch:
+        raise ConfigError(f"image_size {side} is not a multiple of the backbone's patch/stride {patch}")
+    return side // patch
 
 
 def num_patches(model: nn.Module) -> int:
     """Number of patch tokens (CLS excluded) at the configured image size."""
-    cfg = model.config
-    return (int(cfg.image_size) // int(cfg.patch_size)) ** 2
+    return patch_grid_side(model.config) ** 2
+
+
+def vision_tokens(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
+    """``(B, 1+P, D)`` tokens of a vision backbone: ViT output as is; a conv map flattened row-major
+    behind its global average (the "[CLS]" slot), so the rest of CoGaze never sees the difference."""
+    out = model(pixel_values=pixel_values)
+    tokens = out.last_hidden_state
+    if tokens.dim() == 4:  # (B, C, h, w) feature map
+        patches = tokens.flatten(2).transpose(1, 2)
+        tokens = torch.cat([patches.mean(1, keepdim=True), patches], dim=1)
+    return tokens

@@ -15,7 +15,13 @@ from torch import nn
 from cogaze.config import help_field
 from cogaze.data.records import CHEXPERT_CLASSES, VIEW_POSITIONS
 from cogaze.errors import ConfigError
-from cogaze.models.backbones import BackboneConfig, build_text_trunk, build_vision_backbone
+from cogaze.models.backbones import (
+    BackboneConfig,
+    build_text_trunk,
+    build_vision_backbone,
+    vision_hidden_size,
+    vision_tokens,
+)
 from cogaze.models.encoder import ContextVisionEncoder
 from cogaze.models.heads import DiseaseHeads
 from cogaze.models.losses import (
@@ -100,7 +106,7 @@ class CoGazeModel(nn.Module):
             self.vision_backbone.requires_grad_(True)
         self.text_encoder = build_text_trunk(config.text, config.text_layers, config.vocab_size, config.pad_token_id)
         self.encoder = ContextVisionEncoder(
-            vision_dim=int(self.vision_backbone.config.hidden_size),
+            vision_dim=vision_hidden_size(self.vision_backbone.config),
             text_dim=int(self.text_encoder.config.hidden_size),
             dim=config.dim, num_latents=config.num_latents, depth=config.perceiver_depth,
             heads=config.perceiver_heads, dim_head=config.perceiver_dim_head, ff_mult=config.perceiver_ff_mult,
@@ -116,14 +122,16 @@ class CoGazeModel(nn.Module):
 
     def train(self, mode: bool = True) -> CoGazeModel:
         super().train(mode)
-        if not self.config.train_vision:
-            self.vision_backbone.eval()  # frozen in every stage (spec 2.1)
+        # Frozen in every stage (spec 2.1). A trained backbone (train_vision) also stays in eval mode:
+        # its weights learn, but BatchNorm statistics stay frozen (small CPU batches make batch
+        # statistics noisy and train/eval inconsistent) and backbone dropout is off.
+        self.vision_backbone.eval()
         return self
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Backbone tokens (B, 1+P, Dv) - what a feature cache stores; no graph when the backbone is frozen."""
         with torch.set_grad_enabled(self.config.train_vision and torch.is_grad_enabled()):
-            return self.vision_backbone(pixel_values=pixel_values).last_hidden_state
+            return vision_tokens(self.vision_backbone, pixel_values)
 
     def encode_text(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Projected text tokens (B, L, d)."""

@@ -37,6 +37,7 @@ from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import read_image
 from cogaze.data.records import ImageRecord
 from cogaze.errors import DataError
+from cogaze.models.backbones import vision_tokens
 
 FORMAT = "cogaze-feature-cache/1"
 INDEX = "index.json"
@@ -68,7 +69,7 @@ def weights_digest(backbone: nn.Module) -> str:
     for name, tensor in sorted(backbone.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-d: BN counters
     return h.hexdigest()
 
 
@@ -200,7 +201,7 @@ def build_feature_cache(
         for start in range(0, len(recs), max(1, batch_size)):
             chunk = recs[start:start + batch_size]
             pixels = np.stack([geometry.transform_image(read_image(r.image_path)) for r in chunk])  # type: ignore[arg-type]
-            tokens = backbone(pixel_values=torch.from_numpy(pixels).to(device)).last_hidden_state
+            tokens = vision_tokens(backbone, torch.from_numpy(pixels).to(device))
             out = tokens.float().cpu().numpy().astype(DTYPES[dtype])
             if arr is None:
                 arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPES[dtype], shape=(len(recs), *out.shape[1:]))

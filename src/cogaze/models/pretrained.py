@@ -34,18 +34,17 @@ def image_geometry(config: ModelConfig) -> ImageGeometry:
         return ImageGeometry.from_processor_config(source)
     size = int(config.vision.config.get("image_size", 0) or 0)
     if size <= 0:
-        from cogaze.models.backbones import _config
+        from cogaze.models.backbones import _config, image_size_of
 
-        size = int(_config(config.vision).image_size)
+        size = image_size_of(_config(config.vision))
     return ImageGeometry(size=size, mean=DEFAULT_MEAN, std=DEFAULT_STD)
 
 
 def patch_grid(config: ModelConfig) -> int:
-    """Side of the vision encoder's patch grid (image_size // patch_size)."""
-    from cogaze.models.backbones import _config
+    """Side of the vision encoder's patch grid (image_size // patch size or conv output stride)."""
+    from cogaze.models.backbones import _config, patch_grid_side
 
-    cfg = _config(config.vision)
-    return int(cfg.image_size) // int(cfg.patch_size)
+    return patch_grid_side(_config(config.vision))
 
 
 class PretrainedCoGaze:

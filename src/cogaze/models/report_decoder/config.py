@@ -25,6 +25,9 @@ class DecoderConfig:
     n_positions: int = help_field(256, help="positions of the 'tiny' config")
     max_target_tokens: int = help_field(200, help="training target length in tokens, BOS and EOS included (spec 5.1)")
     num_beams: int = help_field(10, help="beam width at generation (spec 5.1: 10)")
+    no_repeat_ngram_size: int = help_field(
+        0, help="block any n-gram of this size from repeating in a generated report (0 = off, spec: off; "
+        "the phantom config uses 4 against 'of evidence of evidence' loops of tiny decoders)")
     max_new_tokens: int = help_field(100, help="maximum generated tokens after the start token (spec 5.1: 100 in total)")
     reference_max_tokens: int = help_field(
         100, help="references are cut to this many tokens (start token included) before scoring (spec D26); 0 = off"

@@ -74,7 +74,8 @@ class ReportGenerator:
             return [ascii_clean(self.tokenizer.decode(r, skip_special_tokens=True)) for r in rows]
         dcfg = self.config.decoder
         codec = TextCodec(self.tokenizer, dcfg.prompt, dcfg.max_target_tokens)
-        ids = self.model.generate(feats.latents, codec.prompt_ids(), num_beams or dcfg.num_beams, dcfg.max_new_tokens)
+        ids = self.model.generate(feats.latents, codec.prompt_ids(), num_beams or dcfg.num_beams, dcfg.max_new_tokens,
+                                  no_repeat_ngram_size=dcfg.no_repeat_ngram_size)
         return codec.decode(ids)
 
     def reference(self, text: str) -> str:

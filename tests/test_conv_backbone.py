@@ -1,0 +1,52 @@
+"""Convolutional vision backbones (ResNet): feature map -> [mean] + patch tokens, grid and geometry."""
+
+import pytest
+import torch
+from transformers import ResNetConfig, ResNetModel
+
+from cogaze.errors import ConfigError
+from cogaze.models.backbones import (
+    BackboneConfig,
+    build_vision_backbone,
+    effective_patch_size,
+    num_patches,
+    patch_grid_side,
+    vision_hidden_size,
+    vision_tokens,
+)
+from cogaze.models.cogaze import ModelConfig
+from cogaze.models.pretrained import image_geometry, patch_grid
+
+RESNET = {"num_channels": 3, "embedding_size": 8, "hidden_sizes": [8, 16, 12], "depths": [1, 1, 1],
+          "layer_type": "basic", "image_size": 64}
+
+
+def test_resnet_tokens_from_local_dir(tmp_path):
+    torch.manual_seed(0)
+    net = ResNetModel(ResNetConfig(**RESNET)).eval()
+    net.save_pretrained(tmp_path / "resnet")
+    vis = build_vision_backbone(BackboneConfig(source=str(tmp_path / "resnet"), model_type="resnet"))
+    assert effective_patch_size(vis.config) == 16 and patch_grid_side(vis.config) == 4 and num_patches(vis) == 16
+    assert vision_hidden_size(vis.config) == 12
+    x = torch.randn(2, 3, 64, 64)
+    tokens = vision_tokens(vis, x)
+    fmap = net(pixel_values=x).last_hidden_state  # (2, 12, 4, 4)
+    assert tokens.shape == (2, 17, 12)
+    # row-major patches: token 1 + r*4 + c is the feature at (r, c); slot 0 is their mean
+    assert torch.allclose(tokens[:, 1 + 2 * 4 + 3], fmap[:, :, 2, 3], atol=1e-6)
+    assert torch.allclose(tokens[:, 0], fmap.mean((2, 3)), atol=1e-6)
+
+
+def test_resnet_grid_and_geometry_from_model_config():
+    cfg = ModelConfig(vision=BackboneConfig(model_type="resnet", config=dict(RESNET)))
+    assert patch_grid(cfg) == 4 and image_geometry(cfg).size == 64
+    first = ModelConfig(vision=BackboneConfig(model_type="resnet",
+                                              config={**RESNET, "downsample_in_first_stage": True}))
+    assert patch_grid(first) == 2
+    odd = ModelConfig(vision=BackboneConfig(model_type="resnet", config={**RESNET, "image_size": 72}))
+    with pytest.raises(ConfigError, match="not a multiple"):
+        patch_grid(odd)
+    none = ModelConfig(vision=BackboneConfig(model_type="resnet", config={k: v for k, v in RESNET.items()
+                                                                          if k != "image_size"}))
+    with pytest.raises(ConfigError, match="image_size"):
+        patch_grid(none)
