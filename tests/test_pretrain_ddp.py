@@ -85,6 +85,10 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     for k in ("contrastive", "cls_vision", "cls_report", "loss"):
         assert abs(rows[0][k] - mean[k]) < 1e-5, (k, rows[0][k], mean[k])
     assert abs(halves[0]["contrastive"] - halves[1]["contrastive"]) > 1e-3  # the two ranks did differ
+    gaze = [float(h["gaze"]) for h in halves if "gaze" in h]  # a rank without gaze items has no gaze term
+    assert ("gaze" in rows[0]) == bool(gaze)
+    if gaze:
+        assert abs(rows[0]["gaze"] - sum(gaze) / len(gaze)) < 1e-5
 
     # (a) DDP's averaged gradient (AdamW's first moment after one step is 0.1 * grad) and the updated weights
     state = torch.load(run / "checkpoints" / "step-0000001" / "state.pt", weights_only=True)

@@ -16,8 +16,9 @@ from the newest one, skipping the batches of the epoch already consumed, and rep
 order and dropout masks, so the loss sequence equals an uninterrupted run's. ``metrics.jsonl`` is
 cut back to the checkpoint first, so killed runs leave no duplicate rows.
 
-With ``trainer.strategy=ddp`` every rank trains on its own shard of each epoch's order; only rank 0
-writes files, and the logged losses are means over ranks.
+With ``trainer.strategy=ddp`` every rank trains on its own shard of each epoch's order (losses are per
+rank, no cross-rank gather, as in the reference code; DDP averages gradients); only rank 0 writes files,
+the logged train losses are means over ranks, and each rank validates on the whole val set.
 """
 
 from __future__ import annotations
