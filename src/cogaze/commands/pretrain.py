@@ -27,6 +27,7 @@ def pretrain(config_path: str | None, data_dir: str | None, run_dir: str, resume
     from cogaze.tasks.pretrain.config import PretrainConfig
     from cogaze.tasks.pretrain.pipeline import pretrain as run_pretrain
     from cogaze.tasks.pretrain.pipeline import resume_pretrain
+    from cogaze.tasks.pretrain.run import is_launch_rank_zero
 
     if resume_dir:
         summary = resume_pretrain(resume_dir, overrides, on_error)  # type: ignore[arg-type]
@@ -38,4 +39,5 @@ def pretrain(config_path: str | None, data_dir: str | None, run_dir: str, resume
         if not data:
             raise ConfigError("no dataset: pass --data DIR or set data.root")
         summary = run_pretrain(config, data, run_dir, gaze_cache, on_error)  # type: ignore[arg-type]
-    click.echo(json.dumps(summary, indent=2))
+    if is_launch_rank_zero():  # DDP: the other ranks re-run this command; one summary is enough
+        click.echo(json.dumps(summary, indent=2))

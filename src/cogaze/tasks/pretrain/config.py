@@ -36,10 +36,16 @@ class TrainerConfig:
     accelerator: str = help_field("auto", "cpu, gpu, auto.")
     devices: str = help_field("auto", "Devices per node: 'auto', a count ('2') or a list ('0,1').")
     num_nodes: int = help_field(1, "Nodes.")
-    strategy: str = help_field("auto", "auto, ddp, ddp_spawn, fsdp, ...")
+    strategy: str = help_field(
+        "auto", "auto, ddp, fsdp, ... With ddp each rank computes the losses on its own batch (no cross-rank "
+        "gather, as in the reference code) and gradients are averaged; on CPU it uses gloo.")
     precision: str = help_field("32-true", "32-true, bf16-mixed, 16-mixed, ...")
     accumulate_grad_batches: int = help_field(2, "Gradient accumulation (reference: 2).")
     gradient_clip_val: float = help_field(0.0, "Gradient-norm clip; 0 = none.")
+    checkpoint_every_n_steps: int = help_field(
+        0, "Also checkpoint every n optimizer steps (mid-epoch; `resume` continues from the exact batch); 0 = off.")
+    stop_after_steps: int = help_field(
+        0, "End the run cleanly after this many optimizer steps in total (a checkpoint is written); 0 = off.")
     limit_train_batches: float = help_field(1.0, "Fraction (<=1.0) or count (>1) of train batches per epoch.")
     limit_val_batches: float = help_field(1.0, "Fraction or count of val batches.")
     seed: int = help_field(9233, "Seed of everything (init, shuffling, dropout).")

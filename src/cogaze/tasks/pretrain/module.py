@@ -29,26 +29,40 @@ def retrieval_top1(vision: torch.Tensor, report: torch.Tensor, study_keys: list)
 
 
 class EpochSampler(Sampler[int]):
-    """Shuffles with seed + the *global* epoch (which survives resumes); shards across ranks."""
+    """Shuffles with seed + the *global* epoch (which survives resumes); shards across ranks.
 
-    def __init__(self, n: int, seed: int, epoch_fn: Callable[[], int], rank: int = 0, world: int = 1):
+    ``skip = (epoch, k)`` drops the first ``k`` indices of this rank's order in that epoch only: a run
+    resumed mid-epoch sees exactly the batches it had not consumed yet.
+    """
+
+    def __init__(self, n: int, seed: int, epoch_fn: Callable[[], int], rank: int = 0, world: int = 1,
+                 skip: tuple[int, int] = (0, 0)):
         self.n, self.seed, self.epoch_fn, self.rank, self.world = n, seed, epoch_fn, rank, world
+        self.skip = skip
+
+    def _skipped(self) -> int:
+        return self.skip[1] if self.epoch_fn() == self.skip[0] else 0
 
     def __len__(self) -> int:
-        return self.n // self.world
+        return max(self.n // self.world - self._skipped(), 0)
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch_fn())
-        order = torch.randperm(self.n, generator=g)[: len(self) * self.world]
-        return iter(order[self.rank :: self.world].tolist())
+        order = torch.randperm(self.n, generator=g)[: (self.n // self.world) * self.world]
+        return iter(order[self.rank :: self.world][self._skipped():].tolist())
 
 
 class PretrainModule(L.LightningModule):
-    """Wraps :class:`CoGazeModel`; ``epoch_offset``/``step_offset`` continue counters after a resume."""
+    """Wraps :class:`CoGazeModel`; ``epoch_offset``/``step_offset``/``batch_offset`` continue counters after a resume.
+
+    ``on_epoch_end(module)`` runs after each *complete* epoch (validation done); ``on_step_end(module)``
+    after each optimizer step that did not end an epoch. Both write checkpoints in ``run.py``.
+    """
 
     def __init__(self, config: PretrainConfig, metrics_path: str | Path | None = None,
                  resume_state: dict[str, Any] | None = None,
-                 on_epoch_end: Callable[[PretrainModule], None] | None = None):
+                 on_epoch_end: Callable[[PretrainModule], None] | None = None,
+                 on_step_end: Callable[[PretrainModule], None] | None = None):
         super().__init__()
         self.config = config
         self.model = CoGazeModel(config.model)
@@ -56,8 +70,15 @@ class PretrainModule(L.LightningModule):
         self.resume_state = resume_state
         self.epoch_offset = int(resume_state["epoch"]) if resume_state else 0
         self.step_offset = int(resume_state["global_step"]) if resume_state else 0
+        # Batches of epoch ``epoch_offset`` consumed before a mid-epoch checkpoint (0 at epoch ends).
+        self.batch_offset = int(resume_state.get("batch", 0)) if resume_state else 0
         self.best_val = float(resume_state.get("best_val", float("inf"))) if resume_state else float("inf")
         self.on_epoch_end_fn = on_epoch_end
+        self.on_step_end_fn = on_step_end
+        self.epochs_done = self.epoch_offset
+        self.batches_done = self.batch_offset  # of the current epoch, counted from its first batch
+        self._step_at_batch_start = 0
+        self.stopped_at: dict[str, int] | None = None
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self.last_val: dict[str, float] = {}
         self._val: dict[str, list] = {}
@@ -70,6 +91,15 @@ class PretrainModule(L.LightningModule):
     @property
     def total_steps(self) -> int:
         return self.step_offset + self.global_step
+
+    def epoch_batch(self, batch_idx: int) -> int:
+        """Lightning's ``batch_idx`` -> the index within the whole epoch (differs only in a resumed epoch)."""
+        return batch_idx + (self.batch_offset if self.current_epoch == 0 else 0)
+
+    @property
+    def epoch_finished(self) -> bool:
+        """Whether every batch of the current epoch has been trained on."""
+        return self.batches_done - self.epoch_batch(0) >= self.trainer.num_training_batches
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.metrics_path is not None and self.trainer.is_global_zero:
@@ -89,19 +119,45 @@ class PretrainModule(L.LightningModule):
             self.plateau.load_state_dict(self.resume_state["scheduler"])
         return opt
 
+    def on_train_epoch_start(self) -> None:
+        self.batches_done = self.epoch_batch(0)
+
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Dropout randomness depends only on (seed, epoch, batch, rank): resumes replay it exactly.
-        seed = self.config.trainer.seed + 1_000_003 * self.global_epoch + 101 * batch_idx + self.global_rank
+        # Dropout randomness depends only on (seed, epoch, batch-in-epoch, rank): resumes replay it exactly.
+        b = self.epoch_batch(batch_idx)
+        seed = self.config.trainer.seed + 1_000_003 * self.global_epoch + 101 * b + self.global_rank
         torch.manual_seed(seed % (2**63 - 1))
+        self._step_at_batch_start = self.global_step
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.model(batch)
         n = len(batch["view_ids"])
         self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=n)
-        self._write({"step": self.total_steps, "epoch": self.global_epoch, "batch": batch_idx, "split": "train",
-                     **{k: float(v.detach()) for k, v in out.losses.items()},
+        self._write({"step": self.total_steps, "epoch": self.global_epoch, "batch": self.epoch_batch(batch_idx),
+                     "split": "train", **self._rank_mean(out.losses),
                      "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"])})
         return out.loss
+
+    def _rank_mean(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Loss terms averaged over ranks (DDP), a term missing on a rank (no gaze items) left out of its mean."""
+        if self.trainer.world_size == 1:
+            return {k: float(v.detach()) for k, v in losses.items()}
+        keys = ("contrastive", "cls_vision", "cls_report", "gaze", "loss")
+        vec = torch.stack([losses[k].detach().float() if k in losses else torch.tensor(float("nan"), device=self.device)
+                           for k in keys])
+        rows = self.all_gather(vec).reshape(-1, len(keys))
+        out = {}
+        for i, k in enumerate(keys):
+            col = rows[:, i][~torch.isnan(rows[:, i])]
+            if len(col):
+                out[k] = float(col.mean())
+        return out
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.batches_done = self.epoch_batch(batch_idx) + 1
+        stepped = self.global_step > self._step_at_batch_start
+        if stepped and not self.epoch_finished and self.on_step_end_fn is not None:
+            self.on_step_end_fn(self)
 
     # ---- validation -----------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
@@ -132,6 +188,10 @@ class PretrainModule(L.LightningModule):
         self._write({"step": self.total_steps, "epoch": self.global_epoch, "split": "val", **val})
 
     def on_train_epoch_end(self) -> None:
+        if not self.epoch_finished:  # stopped mid-epoch (trainer.stop_after_steps): no epoch end
+            self.stopped_at = {"epoch": self.global_epoch, "batch": self.batches_done}
+            return
+        self.epochs_done = self.global_epoch + 1
         if self.plateau is not None and "loss" in self.last_val:
             self.plateau.step(self.last_val["loss"])
         if self.on_epoch_end_fn is not None:

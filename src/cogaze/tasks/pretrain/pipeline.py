@@ -2,7 +2,8 @@
 
 Records are loaded with :func:`cogaze.data.dataset.load_dataset`, gaze readings rendered once into a
 cache inside the run folder (rebuilt only when inputs change), and samples built lazily per step.
-The tokenizer is copied into the run folder so a run is self-contained.
+The tokenizer is copied into the run folder so a run is self-contained. Under ``trainer.strategy=ddp``
+Lightning re-runs the command once per extra device; those processes reuse what rank 0 wrote.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from cogaze.models.backbones import build_vision_backbone
 from cogaze.models.feature_cache import FeatureCache, build_feature_cache
 from cogaze.models.pretrained import image_geometry, patch_grid
 from cogaze.tasks.pretrain.config import PretrainConfig
-from cogaze.tasks.pretrain.run import fit, resume
+from cogaze.tasks.pretrain.run import fit, is_launch_rank_zero, resume
 
 log = logging.getLogger("cogaze.pretrain")
 
@@ -32,6 +33,9 @@ def _copy_tokenizer(config: PretrainConfig, run_dir: Path) -> None:
     src = Path(config.model.tokenizer)
     dst = run_dir / "tokenizer"
     if src.resolve() == dst.resolve():
+        return
+    if not is_launch_rank_zero() and dst.is_dir():  # rank 0 copied it before launching this process
+        config.model.tokenizer = str(dst.resolve())
         return
     if not src.is_dir():
         raise ConfigError(
@@ -53,9 +57,10 @@ def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path,
     cache = None
     if use_gaze and any(r.has_gaze for r in records):
         path = Path(gaze_cache) if gaze_cache else run_dir / "gaze.safetensors"
-        result = build_gaze_cache(records, path, geometry, grid, progress=True)
-        log.info("gaze cache %s: %d readings, %d rows (%s)", path, result.readings, result.rows,
-                 "built" if result.rebuilt else "up to date")
+        if is_launch_rank_zero() or not path.is_file():  # other DDP ranks read what rank 0 built
+            result = build_gaze_cache(records, path, geometry, grid, progress=True)
+            log.info("gaze cache %s: %d readings, %d rows (%s)", path, result.readings, result.rows,
+                     "built" if result.rebuilt else "up to date")
         cache = GazeCache(path)
     train_recs, val_recs = records.split("train"), records.split("val")
     features = build_features(config, [*train_recs, *val_recs], run_dir) if config.model.vision.cache_features else None

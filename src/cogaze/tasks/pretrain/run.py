@@ -4,12 +4,21 @@ RUN_DIR/
   config.yaml            resolved PretrainConfig (vocab size, pad id, class counts filled in)
   metrics.jsonl          one JSON object per train step / val epoch: step, epoch, split, each loss term
   checkpoints/epoch-NNNN/{model.safetensors, config.json, state.pt}   (written atomically)
+  checkpoints/step-NNNNNNN/...   mid-epoch checkpoint (trainer.checkpoint_every_n_steps / stop_after_steps;
+                                 only the newest is kept)
   checkpoints/last.json, best.json   pointers to a checkpoint folder
   summary.json           final val losses and val image->report retrieval top-1
 
-``state.pt`` holds only tensors and plain containers (optimizer/scheduler state, counters) and is
-read with ``torch.load(weights_only=True)``; weights are safetensors. Checkpoints are taken at epoch
-ends; ``resume`` continues from the last one and replays the same data order and dropout masks.
+``state.pt`` holds only tensors and plain containers (optimizer/scheduler state, counters: epoch, batch
+within it, global step) and is read with ``torch.load(weights_only=True)``; weights are safetensors.
+Checkpoints are taken at epoch ends and, optionally, every n optimizer steps; ``resume`` continues
+from the newest one, skipping the batches of the epoch already consumed, and replays the same data
+order and dropout masks, so the loss sequence equals an uninterrupted run's. ``metrics.jsonl`` is
+cut back to the checkpoint first, so killed runs leave no duplicate rows.
+
+With ``trainer.strategy=ddp`` every rank trains on its own shard of each epoch's order (losses are per
+rank, no cross-rank gather, as in the reference code; DDP averages gradients); only rank 0 writes files,
+the logged train losses are means over ranks, and each rank validates on the whole val set.
 """
 
 from __future__ import annotations
@@ -56,12 +65,29 @@ def _devices(value: str) -> Any:
     return v
 
 
-def build_trainer(config: PretrainConfig, max_epochs: int | None = None) -> L.Trainer:
-    """A ``lightning.Trainer`` carrying the config's precision, strategy, devices, nodes and accumulation."""
+def is_launch_rank_zero() -> bool:
+    """False in the extra processes of a distributed launch (Lightning's ddp, torchrun, SLURM).
+
+    Known before the Trainer exists, so those processes leave the run folder to rank 0.
+    """
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK"):
+        if os.environ.get(var, "0") not in ("", "0"):
+            return False
+    return True
+
+
+def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_steps: int = -1,
+                  reload_each_epoch: bool = False) -> L.Trainer:
+    """A ``lightning.Trainer`` carrying the config's precision, strategy, devices, nodes and accumulation.
+
+    ``reload_each_epoch`` re-reads the dataloader length every epoch (a resumed epoch is shorter than
+    the next ones); it costs one discarded prefetched batch per epoch, so it is off otherwise.
+    """
     t = config.trainer
     limit = lambda x: int(x) if x > 1 else x  # noqa: E731
     return L.Trainer(
-        max_epochs=t.max_epochs if max_epochs is None else max_epochs,
+        max_epochs=t.max_epochs if max_epochs is None else max_epochs, max_steps=max_steps,
+        reload_dataloaders_every_n_epochs=int(reload_each_epoch),
         accelerator=t.accelerator, devices=_devices(t.devices), num_nodes=t.num_nodes, strategy=t.strategy,
         precision=t.precision, accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val or None,
@@ -82,8 +108,12 @@ def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
     return np.stack([np.asarray(s["labels"], dtype=np.float64) for s in samples]).sum(0).tolist()
 
 
-def save_checkpoint(module: PretrainModule, ckpt_dir: Path) -> Path:
-    """Write weights (safetensors) + config (JSON) + optimizer/scheduler state atomically."""
+def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = False) -> Path:
+    """Write weights (safetensors) + config (JSON) + optimizer/scheduler state atomically.
+
+    At an epoch end (default) the state records ``epoch`` = epochs done, ``batch`` = 0; ``mid_epoch``
+    records the current epoch and the batches of it consumed so far.
+    """
     ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=ckpt_dir.parent, prefix=f".{ckpt_dir.name}."))
     skip_backbone = bool(module.config.model.vision.source) and not module.config.model.train_vision
@@ -92,8 +122,9 @@ def save_checkpoint(module: PretrainModule, ckpt_dir: Path) -> Path:
     save_file(state, str(tmp / "model.safetensors"))
     (tmp / "config.json").write_text(json.dumps(config_to_dict(module.config), indent=2), encoding="utf-8")
     opt = module.trainer.optimizers[0]
+    epoch, batch = (module.global_epoch, module.batches_done) if mid_epoch else (module.global_epoch + 1, 0)
     torch.save({"optimizer": opt.state_dict(), "scheduler": module.plateau.state_dict(),
-                "epoch": module.global_epoch + 1, "global_step": module.total_steps,
+                "epoch": epoch, "batch": batch, "global_step": module.total_steps,
                 "best_val": module.best_val}, tmp / "state.pt")
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
@@ -110,13 +141,22 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
         raise ConfigError(f"{path}: checkpoint does not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
+def _point_last(run_dir: Path, name: str, **info: Any) -> None:
+    """Move ``last.json`` to checkpoint ``name`` and drop older mid-epoch checkpoints."""
+    ckpts = run_dir / "checkpoints"
+    _atomic_json(ckpts / "last.json", {"path": name, **info})
+    for old in ckpts.glob("step-*"):
+        if old.name != name and old.is_dir():
+            shutil.rmtree(old)
+
+
 def _epoch_end(run_dir: Path):  # noqa: ANN202
     def hook(module: PretrainModule) -> None:
         if not module.trainer.is_global_zero:
             return
         name = f"epoch-{module.global_epoch + 1:04d}"
         save_checkpoint(module, run_dir / "checkpoints" / name)
-        _atomic_json(run_dir / "checkpoints" / "last.json", {"path": name, "epoch": module.global_epoch + 1})
+        _point_last(run_dir, name, epoch=module.global_epoch + 1)
         val = module.last_val.get("loss")
         if val is not None and val < module.best_val:
             module.best_val = val
@@ -124,29 +164,69 @@ def _epoch_end(run_dir: Path):  # noqa: ANN202
     return hook
 
 
+def _step_end(run_dir: Path, every: int, stop: int):  # noqa: ANN202
+    def hook(module: PretrainModule) -> None:
+        step = module.total_steps
+        if not module.trainer.is_global_zero or not ((every and step % every == 0) or (stop and step >= stop)):
+            return
+        name = f"step-{step:07d}"
+        save_checkpoint(module, run_dir / "checkpoints" / name, mid_epoch=True)
+        _point_last(run_dir, name, epoch=module.global_epoch, batch=module.batches_done, step=step)
+    return hook
+
+
+def _truncate_metrics(path: Path, state: dict[str, Any]) -> None:
+    """Keep the rows written before checkpoint ``state`` (a killed run may have logged past it)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if (row["split"] == "train" and row["step"] < state["global_step"]) or \
+                (row["split"] != "train" and row["epoch"] < state["epoch"]):
+            keep.append(line + "\n")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(keep)
+    os.replace(tmp, path)
+
+
 def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:
     t = config.trainer
     torch.set_float32_matmul_precision(t.matmul_precision)
     tokenizer = load_tokenizer(config.model.tokenizer)
     L.seed_everything(t.seed, workers=True, verbose=False)
-    module = PretrainModule(config, run_dir / "metrics.jsonl", resume_state, _epoch_end(run_dir))
+    module = PretrainModule(config, run_dir / "metrics.jsonl", resume_state, _epoch_end(run_dir),
+                            _step_end(run_dir, t.checkpoint_every_n_steps, t.stop_after_steps))
     done = module.epoch_offset
     if resume_state is not None:
         last = json.loads((run_dir / "checkpoints" / "last.json").read_text())
         load_weights(module.model, run_dir / "checkpoints" / last["path"] / "model.safetensors")
-    trainer = build_trainer(config, max_epochs=t.max_epochs - done)
+    if module.batch_offset and t.limit_train_batches != 1.0:
+        raise ConfigError("resuming mid-epoch needs trainer.limit_train_batches=1.0")
+    max_steps = -1
+    if t.stop_after_steps:
+        if t.stop_after_steps <= module.step_offset:
+            raise ConfigError(f"{run_dir} is already at step {module.step_offset}: set trainer.stop_after_steps "
+                              "higher, or 0 to train to trainer.max_epochs")
+        max_steps = t.stop_after_steps - module.step_offset
+    trainer = build_trainer(config, max_epochs=t.max_epochs - done, max_steps=max_steps,
+                            reload_each_epoch=module.batch_offset > 0)
     collate = PretrainCollator(tokenizer, config.model.max_text_length)
-    sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size)
     d = config.data
+    sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size,
+                           skip=(module.epoch_offset, module.batch_offset * d.batch_size))
     train_dl = DataLoader(train, batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
                           drop_last=True, num_workers=d.num_workers)
     val_dl = DataLoader(val, batch_size=d.val_batch_size or d.batch_size, shuffle=False,
                         collate_fn=collate, num_workers=d.num_workers) if len(val) else None
     if t.max_epochs - done > 0:
         trainer.fit(module, train_dl, val_dl)
-    summary = {"epochs": module.global_epoch, "steps": module.total_steps,
+    summary = {"epochs": module.epochs_done, "steps": module.total_steps,
                "val": module.last_val, "retrieval_top1": module.last_val.get("retrieval_top1"),
                "retrieval_chance": module.last_val.get("retrieval_chance")}
+    if module.stopped_at:
+        summary["stopped_at"] = module.stopped_at
     if trainer.is_global_zero:
         _atomic_json(run_dir / "summary.json", summary)
     return summary
@@ -165,21 +245,25 @@ def fit(config: PretrainConfig, train_samples: Sequence[dict[str, Any]], val_sam
     resolve_text_vocab(config.model, tokenizer)
     if not config.model.loss.positive_counts:
         config.model.loss.positive_counts = positive_counts(train_samples)
-    save_config(config, run_dir / "config.yaml")
-    (run_dir / "metrics.jsonl").write_text("", encoding="utf-8")
+    if is_launch_rank_zero():
+        save_config(config, run_dir / "config.yaml")
+        (run_dir / "metrics.jsonl").write_text("", encoding="utf-8")
     return _run(config, train_samples, val_samples, run_dir, None)
 
 
 def resume(run_dir: str | Path, train_samples: Sequence[dict[str, Any]], val_samples: Sequence[dict[str, Any]],
            overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Continue ``run_dir`` from its last checkpoint (same config; ``overrides`` e.g. ``trainer.max_epochs=20``)."""
+    """Continue ``run_dir`` from its newest checkpoint, mid-epoch ones included (same config;
+    ``overrides`` e.g. ``trainer.max_epochs=20`` or ``trainer.stop_after_steps=0``)."""
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last.json"
     if not last.exists():
         raise ConfigError(f"{run_dir}: no checkpoint to resume from")
     config = load_config(PretrainConfig, run_dir / "config.yaml", overrides)
-    if overrides:
-        save_config(config, run_dir / "config.yaml")
     path = run_dir / "checkpoints" / json.loads(last.read_text())["path"] / "state.pt"
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if is_launch_rank_zero():
+        if overrides:
+            save_config(config, run_dir / "config.yaml")
+        _truncate_metrics(run_dir / "metrics.jsonl", state)
     return _run(config, train_samples, val_samples, run_dir, state)
