@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cogaze.demo.stages import DemoState
@@ -14,6 +15,11 @@ VARIANTS: dict[str, list[str]] = {
     "gaze as binary mask": ["model.loss.gaze=bce_mask"],
 }
 """Ablation name -> pretraining overrides (issue 9 item 3)."""
+
+
+def variant_slug(name: str) -> str:
+    """Folder name of an ablation variant: ``"CoGaze (full)"`` -> ``"cogaze-full"``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def score_run(s: DemoState, run_dir: Any) -> dict[str, float]:
@@ -43,7 +49,7 @@ def ablations(s: DemoState) -> None:
     results: dict[str, dict[str, list[float]]] = {}
     for name, overrides in VARIANTS.items():
         for seed in seeds:
-            run = s.out / "ablations" / f"{name.replace(' ', '_').replace('(', '').replace(')', '')}-seed{seed}"
+            run = s.out / "ablations" / f"{variant_slug(name)}-seed{seed}"
             pretrain_run(s, run, [*overrides, f"trainer.max_epochs={s.cfg.ablation_epochs}",
                                   f"trainer.seed={s.cfg.seed + 1000 * seed}"])
             for metric, value in score_run(s, run).items():
