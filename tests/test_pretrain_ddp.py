@@ -30,8 +30,8 @@ from cogaze.tasks.pretrain.pipeline import build_samples
 REPO = Path(__file__).resolve().parents[1]
 B = 4  # images per rank
 TINY = [
-    "model.vision.config.image_size=28", "model.vision.config.hidden_size=32",
-    "model.vision.config.intermediate_size=64", "model.text.config.hidden_size=32",
+    "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
+    "model.vision.config.hidden_sizes=[8,16,32]", "model.text.config.hidden_size=32",
     "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
     "model.perceiver_depth=1", "model.perceiver_dim_head=8", "optim.lr=0.001",
     f"data.batch_size={B}", "trainer.max_epochs=1", "trainer.accumulate_grad_batches=1",

@@ -27,7 +27,7 @@ class DemoConfig:
                                          default_factory=lambda: [64, 32, 16])
     seg_lr: float = help_field(1e-3, "Segmentation-decoder base learning rate (head: x5).")
     seg_finding: str = help_field("Pleural Effusion", "Finding whose phantom masks the segmentation task learns.")
-    report_epochs: int = help_field(15, "Report-decoder epochs.")
+    report_epochs: int = help_field(30, "Report-decoder epochs.")
     report_beams: int = help_field(3, "Beam width of report generation in the demo.")
     retrieval_per_class: int = help_field(10, "Images per class in the retrieval sample.")
     ablation_epochs: int = help_field(6, "Pretraining epochs of each ablation variant (the full model included).")
