@@ -11,6 +11,7 @@ from cogaze.errors import ConfigError, DataError
 from cogaze.tasks import _metrics as M
 from cogaze.tasks.items import ImageItems
 from cogaze.tasks.segmentation import (
+    FrozenFeatures,
     SegmentationConfig,
     SegmentationHead,
     run_segmentation,
@@ -59,6 +60,18 @@ def test_decoder_learns_toy_blobs():
     assert run["test"]["per_image"] > 0.5 and run["test"]["micro"] > 0.5
     assert result.summary["100%"]["dice_micro"].mean == pytest.approx(run["test"]["micro"])
     assert "dice_per_image" in result.table()
+
+
+def test_frozen_features_equal_per_batch_encoding():
+    items = _items(20, 3)
+    cfg = SegmentationConfig(batch_size=7)
+    enc = FakeEncoder()
+    cached = FrozenFeatures(enc, items, cfg)
+    idx = [13, 2, 19, 5]
+    feats, masks = cached(idx)
+    direct = enc.encode_images(items.batch(idx)[0], [items.views[i] for i in idx])
+    assert torch.allclose(feats.patches, direct.patches) and torch.allclose(feats.latents, direct.latents)
+    assert torch.equal(masks, items.batch(idx, with_masks=True)[1]) and feats.grid == direct.grid
 
 
 def test_segmentation_bad_input():

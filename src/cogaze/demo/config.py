@@ -22,15 +22,15 @@ class DemoConfig:
     batch_size: int = help_field(16, "Pretraining batch size.")
     vocab_size: int = help_field(2000, "Tokenizer vocabulary size.")
     probe_epochs: int = help_field(30, "Linear-probe epochs.")
-    seg_epochs: int = help_field(20, "Segmentation-decoder epochs.")
+    seg_epochs: int = help_field(40, "Segmentation-decoder epochs (features of the frozen encoder are computed once).")
     seg_channels: list[int] = help_field(help="Segmentation decoder block widths (each upsamples x2).",
                                          default_factory=lambda: [64, 32, 16])
-    seg_lr: float = help_field(1e-3, "Segmentation-decoder base learning rate (head: x5).")
+    seg_lr: float = help_field(1e-4, "Segmentation-decoder base learning rate (head: x5).")
     seg_finding: str = help_field("Pleural Effusion", "Finding whose phantom masks the segmentation task learns.")
     report_epochs: int = help_field(30, "Report-decoder epochs.")
     report_beams: int = help_field(3, "Beam width of report generation in the demo.")
     retrieval_per_class: int = help_field(10, "Images per class in the retrieval sample.")
-    ablation_epochs: int = help_field(6, "Pretraining epochs of each ablation variant (the full model included).")
+    ablation_epochs: int = help_field(4, "Pretraining epochs of each ablation variant (the full model included).")
     ablation_seeds: int = help_field(1, "Seeds per ablation variant (0 = no ablations).")
     zeroshot_classes: list[str] = help_field(
         help="Phantom findings scored zero-shot against No Finding.",

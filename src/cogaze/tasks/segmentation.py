@@ -101,8 +101,30 @@ def _features(encoder: VisionLanguageEncoder, items: ImageItems, idx: list[int],
     return feats, masks.to(device)  # type: ignore[union-attr]
 
 
+class FrozenFeatures:
+    """Every item's features and mask computed once (a frozen encoder gives the same ones each epoch)."""
+
+    def __init__(self, encoder: VisionLanguageEncoder, items: ImageItems, config: SegmentationConfig):
+        if isinstance(encoder, nn.Module):
+            encoder.eval()
+        parts: list[tuple[ImageFeatures, Tensor]] = []
+        with torch.no_grad():
+            for idx in batches(len(items), config.batch_size):
+                parts.append(_features(encoder, items, idx, config.device, False))
+        first = parts[0][0]
+        self.grid = first.grid
+        self.latents = torch.cat([f.latents for f, _ in parts])
+        self.patches = torch.cat([f.patches for f, _ in parts])
+        self.pooled = torch.cat([f.pooled for f, _ in parts])
+        self.masks = torch.cat([m for _, m in parts])
+
+    def __call__(self, idx: list[int]) -> tuple[ImageFeatures, Tensor]:
+        i = torch.as_tensor(idx)
+        return ImageFeatures(self.pooled[i], self.latents[i], self.patches[i], self.grid), self.masks[i]
+
+
 def evaluate(encoder: VisionLanguageEncoder, head: SegmentationHead, items: ImageItems,
-             config: SegmentationConfig) -> dict[str, float]:
+             config: SegmentationConfig, cached: FrozenFeatures | None = None) -> dict[str, float]:
     """Micro and per-image Dice of thresholded predictions over ``items``."""
     if isinstance(encoder, nn.Module):
         encoder.eval()
@@ -110,7 +132,7 @@ def evaluate(encoder: VisionLanguageEncoder, head: SegmentationHead, items: Imag
     counts = []
     with torch.no_grad():
         for idx in batches(len(items), config.batch_size):
-            feats, masks = _features(encoder, items, idx, config.device, False)
+            feats, masks = cached(idx) if cached is not None else _features(encoder, items, idx, config.device, False)
             pred = torch.sigmoid(head(feats)) > config.threshold
             counts.append(M.dice_counts(pred.cpu().numpy(), masks.cpu().numpy() > 0.5))
     return M.dice_from_counts(np.concatenate(counts), config.empty_policy)
@@ -135,20 +157,23 @@ def _one_run(encoder: VisionLanguageEncoder, train: ImageItems, val: ImageItems,
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=cfg.patience)
     best = BestState(*modules)
     losses = []
+    frozen = None if cfg.finetune_encoder else {"train": FrozenFeatures(model, train, cfg),
+                                                "val": FrozenFeatures(model, val, cfg)}
     for epoch in range(cfg.epochs):
         total, n = 0.0, 0
         for idx in batches(len(train), cfg.batch_size, torch.randperm(len(train), generator=gen).tolist()):
             if isinstance(model, nn.Module):
                 model.train(cfg.finetune_encoder)
             head.train()
-            feats, masks = _features(model, train, idx, cfg.device, cfg.finetune_encoder)
+            feats, masks = (frozen["train"](idx) if frozen is not None
+                            else _features(model, train, idx, cfg.device, cfg.finetune_encoder))
             loss = segmentation_loss(head(feats), masks, cfg.bce_weight, cfg.focal_gamma)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total, n = total + float(loss.detach()) * len(idx), n + len(idx)
         losses.append(total / n)
-        val_dice = evaluate(model, head, val, cfg)["per_image"]
+        val_dice = evaluate(model, head, val, cfg, frozen["val"] if frozen is not None else None)["per_image"]
         sched.step(val_dice)
         best.update(val_dice, epoch)
     best.restore()
