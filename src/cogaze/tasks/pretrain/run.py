@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.module import EpochSampler, PretrainModule
 
 log = logging.getLogger("cogaze.pretrain")
+# The vision backbone runs in eval mode on purpose (frozen, or frozen BatchNorm statistics).
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
