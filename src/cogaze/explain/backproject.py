@@ -49,6 +49,16 @@ def _axis_weights(n_out: int, n_src: int, scale: float, offset: int, size: int, 
     return out
 
 
+def unflatten_square(values: np.ndarray, what: str = "map") -> np.ndarray:
+    """A flat array of side*side values reshaped to (side, side); other shapes returned unchanged."""
+    if values.ndim != 1:
+        return values
+    side = int(round(np.sqrt(values.size)))
+    if side * side != values.size:
+        raise ValueError(f"a flat {what} must be a square patch grid, got {values.size} values")
+    return values.reshape(side, side)
+
+
 def backprojection_operator(geometry: ImageGeometry, image_size: tuple[int, int], grid: int,
                             out_size: tuple[int, int] | None = None,
                             interpolation: Interpolation = "bilinear") -> tuple[np.ndarray, np.ndarray]:
@@ -75,12 +85,7 @@ def patch_map_to_image(patch_map: np.ndarray, geometry: ImageGeometry, image_siz
     ``normalise``: scale the result to sum 1 (a probability map over raster cells); an all-zero
     result stays zero. Regions cropped away by the geometry are zero.
     """
-    p = np.asarray(patch_map, dtype=np.float64)
-    if p.ndim == 1:
-        side = int(round(np.sqrt(p.size)))
-        if side * side != p.size:
-            raise ValueError(f"a flat patch map must be a square grid, got {p.size} values")
-        p = p.reshape(side, side)
+    p = unflatten_square(np.asarray(patch_map, dtype=np.float64), "patch map")
     if p.ndim != 2 or p.shape[0] != p.shape[1]:
         raise ValueError(f"patch map must be a square (grid, grid) array, got shape {p.shape}")
     wy, wx = backprojection_operator(geometry, image_size, p.shape[0], out_size, interpolation)

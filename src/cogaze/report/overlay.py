@@ -14,6 +14,8 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from PIL import Image, ImageDraw, ImageFont
 
+from cogaze.explain.backproject import unflatten_square
+
 # A jet-like map without jet's dark ends: blue -> cyan -> green -> yellow -> red. Every colour on it
 # has (max channel - min channel) = 1, so the colourfulness of an overlaid pixel is exactly
 # alpha * 255, proportional to the heatmap intensity: the hottest location is the most coloured one.
@@ -36,12 +38,7 @@ def _rgb(image: Any) -> np.ndarray:
 def resize_heatmap(heatmap: Any, height: int, width: int) -> np.ndarray:
     """``heatmap`` (any 2-D size, or a flat square patch grid) resized bilinearly to (height, width),
     negatives clipped to 0. Raises ValueError on NaN/inf or a shape that is not 2-D."""
-    h = np.asarray(heatmap, dtype=np.float32)
-    if h.ndim == 1:
-        side = int(round(np.sqrt(h.size)))
-        if side * side != h.size:
-            raise ValueError(f"a flat heatmap must be a square patch grid, got {h.size} values")
-        h = h.reshape(side, side)
+    h = unflatten_square(np.asarray(heatmap, dtype=np.float32), "heatmap")
     if h.ndim != 2 or h.size == 0:
         raise ValueError(f"heatmap must be 2-D, got shape {h.shape}")
     if not np.all(np.isfinite(h)):

@@ -48,8 +48,6 @@ from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.module import EpochSampler, PretrainModule
 
 log = logging.getLogger("cogaze.pretrain")
-# The vision backbone runs in eval mode on purpose (frozen, or frozen BatchNorm statistics).
-warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
@@ -224,7 +222,10 @@ def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, 
     val_dl = DataLoader(val, batch_size=d.val_batch_size or d.batch_size, shuffle=False,
                         collate_fn=collate, num_workers=d.num_workers) if len(val) else None
     if t.max_epochs - done > 0:
-        trainer.fit(module, train_dl, val_dl)
+        with warnings.catch_warnings():
+            # The vision backbone runs in eval mode on purpose (frozen, or frozen BatchNorm statistics).
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+            trainer.fit(module, train_dl, val_dl)
     summary = {"epochs": module.epochs_done, "steps": module.total_steps,
                "val": module.last_val, "retrieval_top1": module.last_val.get("retrieval_top1"),
                "retrieval_chance": module.last_val.get("retrieval_chance")}
