@@ -12,7 +12,7 @@ def test_demo_quick(tmp_path):
     assert main(["demo", "--quick", "--out", str(out), "--strict"]) == 0
     timings = json.loads((out / "timings.json").read_text())
     stages = timings["stages"]
-    assert len(stages) == 10 and all(v["status"] == "ok" for v in stages.values()), stages
+    assert len(stages) == 11 and all(v["status"] == "ok" for v in stages.values()), stages
     results = json.loads((out / "results.json").read_text())
     assert results["pretrain"]["summary"]["epochs"] == 2
     for system in ("CoGaze decoder", "most common report", "nearest neighbour"):

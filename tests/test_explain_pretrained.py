@@ -31,7 +31,7 @@ def setup(tmp_path_factory):
     data = build_dataset(tmp / "ds")
     tok = tmp / "tok"
     assert main(["tokenizer", "train", str(data), "--out", str(tok), "--vocab-size", "300"]) == 0
-    cfg = load_config(PretrainConfig, "configs/pretrain/phantom-tiny.yaml", [f"model.tokenizer={tok}", *TINY])
+    cfg = load_config(PretrainConfig, "configs/pretrain/phantom-scratch.yaml", [f"model.tokenizer={tok}", *TINY])
     tokenizer = load_tokenizer(cfg.model.tokenizer)
     resolve_text_vocab(cfg.model, tokenizer)
     torch.manual_seed(0)

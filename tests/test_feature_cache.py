@@ -41,7 +41,7 @@ def data(tmp_path_factory):
 
 
 def _config(tok, *extra):
-    return load_config(PretrainConfig, "configs/pretrain/phantom-tiny.yaml", [f"model.tokenizer={tok}", *TINY, "model.train_vision=false", *extra])
+    return load_config(PretrainConfig, "configs/pretrain/phantom-scratch.yaml", [f"model.tokenizer={tok}", *TINY, "model.train_vision=false", *extra])
 
 
 def _first_loss(run):

@@ -70,7 +70,7 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "WORLD_SIZE"):
         env.pop(k, None)
-    cmd = [sys.executable, "-m", "cogaze", "pretrain", "--config", "configs/pretrain/phantom-tiny.yaml",
+    cmd = [sys.executable, "-m", "cogaze", "pretrain", "--config", "configs/pretrain/phantom-scratch.yaml",
            "--data", str(data), "--run-dir", str(run), f"model.tokenizer={tok}", *TINY,
            "trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "trainer.stop_after_steps=1"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)

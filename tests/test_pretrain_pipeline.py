@@ -23,7 +23,7 @@ def test_pretrain_cli_run_and_reload(tmp_path):
     tok = tmp_path / "tok"
     assert main(["tokenizer", "train", str(data), "--out", str(tok), "--vocab-size", "300"]) == 0
     run = tmp_path / "run"
-    code = main(["pretrain", "--config", "configs/pretrain/phantom-tiny.yaml", "--data", str(data),
+    code = main(["pretrain", "--config", "configs/pretrain/phantom-scratch.yaml", "--data", str(data),
                  "--run-dir", str(run), f"model.tokenizer={tok}", *TINY])
     assert code == 0
     summary = json.loads((run / "summary.json").read_text())
@@ -61,6 +61,6 @@ def test_pretrain_cli_run_and_reload(tmp_path):
 def test_pretrain_cli_errors(tmp_path, capsys):
     assert main(["pretrain", "--data", str(tmp_path)]) == 1
     assert "--config is required" in capsys.readouterr().err
-    assert main(["pretrain", "--config", "configs/pretrain/phantom-tiny.yaml", "--data", str(tmp_path),
+    assert main(["pretrain", "--config", "configs/pretrain/phantom-scratch.yaml", "--data", str(tmp_path),
                  "model.no_such_key=1"]) == 1
     assert "unknown config key 'model.no_such_key'" in capsys.readouterr().err

@@ -32,7 +32,7 @@ def setup(tmp_path_factory):
     tok = root / "tok"
     assert main(["tokenizer", "train", str(data), "--out", str(tok), "--vocab-size", "300"]) == 0
     run = root / "run"
-    assert main(["pretrain", "--config", "configs/pretrain/phantom-tiny.yaml", "--data", str(data),
+    assert main(["pretrain", "--config", "configs/pretrain/phantom-scratch.yaml", "--data", str(data),
                  "--run-dir", str(run), f"model.tokenizer={tok}", *TINY]) == 0
     return root, data, run
 

@@ -28,6 +28,7 @@ def cli(verbose: bool) -> None:
 def _register() -> None:
     """Add every verb group to the root command (imports stay light: heavy modules load lazily)."""
     from cogaze.commands.ablate import ablate
+    from cogaze.commands.backbone import backbone
     from cogaze.commands.data import data
     from cogaze.commands.demo import demo
     from cogaze.commands.downstream import downstream
@@ -43,6 +44,7 @@ def _register() -> None:
     data.add_command(downstream)
     data.add_command(phantom)
     cli.add_command(ablate)
+    cli.add_command(backbone)
     cli.add_command(data)
     cli.add_command(demo)
     cli.add_command(explain)

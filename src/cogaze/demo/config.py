@@ -18,7 +18,11 @@ class DemoConfig:
     test_fraction: float = help_field(0.2, "Fraction of phantom patients in the test split (every score).")
     gaze_fraction: float = help_field(0.4, "Fraction of images with a simulated radiologist reading.")
     model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).")
-    pretrain_epochs: int = help_field(12, "Pretraining epochs.")
+    backbone_patients: int = help_field(
+        600, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.")
+    backbone_seed_offset: int = help_field(1000, "The backbone corpus's phantom seed = seed + this (other patients).")
+    backbone_epochs: int = help_field(12, "Backbone training epochs (supervised on the corpus's labels).")
+    pretrain_epochs: int = help_field(14, "Pretraining epochs.")
     batch_size: int = help_field(16, "Pretraining batch size.")
     vocab_size: int = help_field(2000, "Tokenizer vocabulary size.")
     probe_epochs: int = help_field(30, "Linear-probe epochs.")
@@ -43,6 +47,7 @@ def preset(quick: bool) -> DemoConfig:
     """The quick or the full preset."""
     if not quick:
         return DemoConfig()
-    return DemoConfig(n_patients=40, phantom_image_size=64, model_image_size=64, pretrain_epochs=2, batch_size=16,
+    return DemoConfig(n_patients=40, phantom_image_size=64, model_image_size=64, backbone_patients=24,
+                      backbone_epochs=1, pretrain_epochs=2, batch_size=16,
                       vocab_size=600, probe_epochs=5, seg_epochs=2, report_epochs=2, report_beams=1,
                       retrieval_per_class=5, ablation_epochs=1, ablation_seeds=1)

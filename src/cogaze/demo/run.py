@@ -25,7 +25,8 @@ def _stages() -> list[tuple[str, Callable[[DemoState], Any], tuple[str, ...]]]:
     return [
         ("phantom dataset", stages.make_phantom, ()),
         ("tokenizer", stages.train_tokenizer, ("phantom dataset",)),
-        ("pretraining", stages.pretrain_main, ("tokenizer",)),
+        ("vision backbone", stages.train_vision_backbone, ()),
+        ("pretraining", stages.pretrain_main, ("tokenizer", "vision backbone")),
         ("zero-shot classification", stages.zeroshot, ("pretraining",)),
         ("retrieval", stages.retrieval, ("pretraining",)),
         ("linear probe", stages.linear_probe, ("pretraining",)),

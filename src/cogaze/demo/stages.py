@@ -32,6 +32,7 @@ class DemoState:
     data_dir: Path | None = None
     records: RecordSet | None = None
     tokenizer_dir: Path | None = None
+    backbone_dir: Path | None = None
     run_dir: Path | None = None
     encoder: Any = None
     results: dict[str, Any] = field(default_factory=dict)
@@ -81,9 +82,36 @@ def train_tokenizer(s: DemoState) -> None:
     s.results["tokenizer"] = {"vocab": len(tok), "texts": len(texts)}
 
 
-def pretrain_overrides(cfg: DemoConfig, tokenizer_dir: Path, extra: list[str] | None = None) -> list[str]:
+def train_vision_backbone(s: DemoState) -> None:
+    """The frozen vision backbone (Rad-DINO's role): trained on a separate phantom corpus, then saved."""
+    from cogaze.data.dataset import load_dataset
+    from cogaze.data.phantom import generate_phantom
+    from cogaze.tasks.backbone import BackboneTrainConfig, train_backbone
+
+    c = s.cfg
+    corpus = s.out / "backbone_corpus"
+    generate_phantom(corpus, n_patients=c.backbone_patients, seed=c.seed + c.backbone_seed_offset,
+                     image_size=c.phantom_image_size, gaze_fraction=0.0, val_fraction=0.1, test_fraction=0.0)
+    recs = load_dataset(corpus).records
+    cfg = BackboneTrainConfig(epochs=c.backbone_epochs, seed=c.seed)
+    cfg.config["image_size"] = c.model_image_size
+    s.backbone_dir = s.out / "backbone"
+    res = train_backbone(list(recs.split("train")), list(recs.split("val")), s.backbone_dir, cfg)
+    s.results["backbone"] = {"best_epoch": res.best_epoch, "val_mean_auroc": res.best_val_auroc,
+                             "train_images": res.n_train, "val_images": res.n_val, "history": res.history}
+    s.page.add_section("Vision backbone", "CoGaze freezes a pretrained chest X-ray encoder (Rad-DINO), which cannot "
+                       "be downloaded offline. Its stand-in: the tiny ResNet trained on a separate phantom corpus "
+                       f"({c.backbone_patients} other patients, seed {c.seed + c.backbone_seed_offset}) with the 14 "
+                       "labels, then frozen for pretraining and every downstream task (cogaze backbone train).")
+    s.page.add_metrics({"corpus images (train / val)": f"{res.n_train} / {res.n_val}",
+                        "val mean AUROC (14 labels)": res.best_val_auroc, "best epoch": res.best_epoch})
+
+
+def pretrain_overrides(cfg: DemoConfig, tokenizer_dir: Path, extra: list[str] | None = None,
+                       backbone_dir: Path | None = None) -> list[str]:
     """Dotlist overrides of configs/pretrain/phantom-tiny.yaml for a demo run."""
-    return [f"model.tokenizer={tokenizer_dir}", f"model.vision.config.image_size={cfg.model_image_size}",
+    vision = [f"model.vision.source={backbone_dir}"] if backbone_dir is not None else []
+    return [f"model.tokenizer={tokenizer_dir}", *vision, f"model.vision.config.image_size={cfg.model_image_size}",
             f"trainer.max_epochs={cfg.pretrain_epochs}", f"data.batch_size={cfg.batch_size}",
             f"trainer.seed={cfg.seed}", *cfg.extra_pretrain_overrides, *(extra or [])]
 
@@ -97,7 +125,7 @@ def pretrain_run(s: DemoState, run_dir: Path, extra: list[str] | None = None) ->
 
     assert s.tokenizer_dir is not None and s.data_dir is not None
     cfg = load_config(PretrainConfig, config_path("pretrain/phantom-tiny.yaml"),
-                      pretrain_overrides(s.cfg, s.tokenizer_dir, extra))
+                      pretrain_overrides(s.cfg, s.tokenizer_dir, extra, s.backbone_dir))
     return pretrain(cfg, s.data_dir, run_dir)
 
 

@@ -14,6 +14,7 @@ Nothing here enables ``trust_remote_code``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,7 +54,11 @@ def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
         return cls(**kwargs)
     except (OSError, ValueError, TypeError) as err:
         where = spec.source or f"config {kwargs}"
-        raise ConfigError(f"cannot build {spec.model_type} backbone from {where}: {str(err).splitlines()[0]}") from None
+        hint = ""
+        if spec.source and not Path(spec.source).is_dir():
+            hint = (f" ({spec.source} is no local folder and the hub is offline or lacks it; a phantom config's "
+                    "backbone folder is made by `cogaze backbone train CORPUS --out DIR`)")
+        raise ConfigError(f"cannot build {spec.model_type} backbone from {where}: {str(err).splitlines()[0]}{hint}") from None
 
 
 def _model(spec: BackboneConfig, cfg: Any, **kwargs: Any) -> nn.Module:
