@@ -2,6 +2,7 @@
 
 import json
 
+import yaml
 from tests.html_check import check_page
 
 from cogaze.cli import main
@@ -15,6 +16,14 @@ def test_demo_quick(tmp_path):
     assert len(stages) == 11 and all(v["status"] == "ok" for v in stages.values()), stages
     results = json.loads((out / "results.json").read_text())
     assert results["pretrain"]["summary"]["epochs"] == 2
+    backbone = results["backbone"]
+    assert backbone["best_epoch"] == 1 and backbone["train_images"] > 0 and len(backbone["history"]) == 1
+    # the pretraining run loaded the demo's own frozen backbone folder
+    assert "model.safetensors" in {p.name for p in (out / "backbone").iterdir()}
+    run_config = yaml.safe_load((out / "pretrain" / "config.yaml").read_text())
+    assert run_config["model"]["vision"]["source"] == str(out / "backbone")
+    assert run_config["model"]["train_vision"] is False and run_config["model"]["vision"]["cache_features"] is True
+    assert set(results["linear_probe"]) == {"pretrained", "random_init", "frozen backbone + random CoGaze layers"}
     for system in ("CoGaze decoder", "most common report", "nearest neighbour"):
         assert 0.0 <= results["report_generation"][system]["BLEU_4"] <= 1.0
     assert {"CoGaze", "centre bias", "uniform"} <= set(results["gaze"])
@@ -22,7 +31,7 @@ def test_demo_quick(tmp_path):
                                          "gaze as binary mask"}
     html = (out / "report.html").read_text(encoding="utf-8")
     check_page(html)
-    for section in ("Phantom dataset", "Pretraining", "Zero-shot classification", "Image-to-report retrieval",
+    for section in ("Phantom dataset", "Vision backbone", "Pretraining", "Zero-shot classification", "Image-to-report retrieval",
                     "Linear probe", "Segmentation", "Report generation", "Where the radiologist looks",
                     "Ablations"):
         assert section in html

@@ -167,3 +167,26 @@ def test_cache_refused_with_trained_backbone(data, tmp_path):
     with pytest.raises(ConfigError, match="only the frozen vision backbone"):
         CoGazeModel(resolve_text_vocab(_config(tok, "model.text.cache_features=true").model,
                                        type("T", (), {"__len__": lambda s: 300, "pad_token_id": 0})()))
+
+
+def test_runs_share_caches_and_preloaded_records(data, tmp_path, caplog):
+    """Two runs (e.g. ablations) on one dataset: one feature cache and one gaze cache, built once; the
+    second run takes the already-loaded records and gives the same step-1 losses as the first."""
+    ds, tok = data
+    records = load_dataset(ds).records
+    shared = tmp_path / "caches"
+    shared.mkdir()
+    kw = {"gaze_cache": shared / "gaze.safetensors", "feature_cache": shared / "vision_features"}
+    with caplog.at_level("INFO", logger="cogaze.pretrain"):
+        pretrain(_config(tok, "model.vision.cache_features=true"), ds, tmp_path / "a", **kw)
+    assert caplog.text.count("(built)") == 2  # gaze + feature cache
+    array = next((shared / "vision_features").glob("*.npy"), None) or next(
+        p for p in (shared / "vision_features").iterdir() if p.name != "index.json")
+    before = array.stat().st_mtime_ns
+    caplog.clear()
+    with caplog.at_level("INFO", logger="cogaze.pretrain"):
+        pretrain(_config(tok, "model.vision.cache_features=true"), ds, tmp_path / "b", records=records, **kw)
+    assert "(built)" not in caplog.text and caplog.text.count("up to date") == 2
+    assert array.stat().st_mtime_ns == before
+    assert not (tmp_path / "b" / "vision_features").exists() and not (tmp_path / "b" / "gaze.safetensors").exists()
+    assert _first_loss(tmp_path / "a") == _first_loss(tmp_path / "b")

@@ -31,6 +31,12 @@ def test_pretrain_cli_run_and_reload(tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {r["split"] for r in rows} >= {"train"}
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows if "loss" in r)
+    val_rows = [r for r in rows if r["split"] == "val"]
+    assert len(val_rows) == 2  # the summary names the best-by-val-loss epoch (what load_pretrained uses)
+    best = min(val_rows, key=lambda r: r["loss"])
+    assert summary["best"]["epoch"] == best["epoch"] + 1
+    assert summary["best"]["val"]["loss"] == best["loss"]
+    assert summary["best"]["val"]["retrieval_top1"] == best["retrieval_top1"]
     assert (run / "tokenizer").is_dir() and (run / "gaze.safetensors").is_file()
 
     enc = load_pretrained(run)

@@ -12,29 +12,30 @@ class DemoConfig:
     """Sizes of every stage of ``cogaze demo``."""
 
     seed: int = help_field(0, "Seed of the phantom and of every training run.")
-    n_patients: int = help_field(200, "Phantom patients (1-4 studies each, 1-3 images per study).")
+    n_patients: int = help_field(300, "Phantom patients (1-4 studies each, 1-3 images per study).")
     phantom_image_size: int = help_field(128, "Phantom image side in pixels.")
     val_fraction: float = help_field(0.1, "Fraction of phantom patients in the validation split.")
     test_fraction: float = help_field(0.2, "Fraction of phantom patients in the test split (every score).")
     gaze_fraction: float = help_field(0.4, "Fraction of images with a simulated radiologist reading.")
     model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).")
     backbone_patients: int = help_field(
-        600, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.")
+        400, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.")
     backbone_seed_offset: int = help_field(1000, "The backbone corpus's phantom seed = seed + this (other patients).")
-    backbone_epochs: int = help_field(12, "Backbone training epochs (supervised on the corpus's labels).")
-    pretrain_epochs: int = help_field(14, "Pretraining epochs.")
+    backbone_epochs: int = help_field(10, "Backbone training epochs (supervised on the corpus's labels).")
+    backbone_lr: float = help_field(3e-3, "Backbone AdamW peak learning rate (cosine decay).")
+    pretrain_epochs: int = help_field(8, "Pretraining epochs.")
     batch_size: int = help_field(16, "Pretraining batch size.")
     vocab_size: int = help_field(2000, "Tokenizer vocabulary size.")
     probe_epochs: int = help_field(30, "Linear-probe epochs.")
-    seg_epochs: int = help_field(40, "Segmentation-decoder epochs (features of the frozen encoder are computed once).")
+    seg_epochs: int = help_field(30, "Segmentation-decoder epochs (features of the frozen encoder are computed once).")
     seg_channels: list[int] = help_field(help="Segmentation decoder block widths (each upsamples x2).",
                                          default_factory=lambda: [64, 32, 16])
     seg_lr: float = help_field(1e-4, "Segmentation-decoder base learning rate (head: x5).")
     seg_finding: str = help_field("Pleural Effusion", "Finding whose phantom masks the segmentation task learns.")
-    report_epochs: int = help_field(30, "Report-decoder epochs.")
+    report_epochs: int = help_field(24, "Report-decoder epochs.")
     report_beams: int = help_field(3, "Beam width of report generation in the demo.")
     retrieval_per_class: int = help_field(10, "Images per class in the retrieval sample.")
-    ablation_epochs: int = help_field(4, "Pretraining epochs of each ablation variant (the full model included).")
+    ablation_epochs: int = help_field(2, "Pretraining epochs of each ablation variant (the full model included).")
     ablation_seeds: int = help_field(1, "Seeds per ablation variant (0 = no ablations).")
     zeroshot_classes: list[str] = help_field(
         help="Phantom findings scored zero-shot against No Finding.",

@@ -114,7 +114,8 @@ def run_ablations(data_dir: str | Path, out_dir: str | Path, config_path: str | 
     """Pretrain every variant x seed into ``out_dir/<variant-slug>/seed-<k>`` (``trainer.seed`` = the
     config's seed + k), score each run and write ``ablations.json`` / ``ablations.csv``.
 
-    ``config_path`` defaults to the shipped ``pretrain/phantom-tiny.yaml``; without ``tokenizer_dir`` a
+    ``config_path`` defaults to the shipped ``pretrain/phantom-tiny.yaml`` (its frozen backbone folder,
+    ``model.vision.source``, must exist: ``cogaze backbone train``); without ``tokenizer_dir`` a
     tokenizer is trained on the dataset's train split (as the demo does) into ``out_dir/tokenizer``.
     ``overrides`` are dotlist settings applied to every run before the variant's own.
     ``probe_epochs`` sets the linear-probe epochs of the scoring (default: the demo's).

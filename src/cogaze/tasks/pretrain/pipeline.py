@@ -48,9 +48,10 @@ def _copy_tokenizer(config: PretrainConfig, run_dir: Path) -> None:
     config.model.tokenizer = str(dst.resolve())
 
 
-def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path,
-                  gaze_cache: str | Path | None = None) -> tuple[PretrainSamples, PretrainSamples]:
-    """Train and val samples for ``config``'s model (gaze cache built into ``run_dir`` when needed)."""
+def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path, gaze_cache: str | Path | None = None,
+                  feature_cache: str | Path | None = None) -> tuple[PretrainSamples, PretrainSamples]:
+    """Train and val samples for ``config``'s model (gaze and feature caches built when needed, by
+    default inside ``run_dir``; both are fingerprinted, so runs on the same data may share them)."""
     geometry = image_geometry(config.model)
     grid = patch_grid(config.model)
     use_gaze = config.model.loss.gaze != "none"
@@ -63,14 +64,17 @@ def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path,
                      "built" if result.rebuilt else "up to date")
         cache = GazeCache(path)
     train_recs, val_recs = records.split("train"), records.split("val")
-    features = build_features(config, [*train_recs, *val_recs], run_dir) if config.model.vision.cache_features else None
+    features = None
+    if config.model.vision.cache_features:
+        cache_dir = Path(feature_cache) if feature_cache else run_dir / "vision_features"
+        features = build_features(config, [*train_recs, *val_recs], cache_dir)
     train = PretrainSamples(train_recs, geometry, grid, cache, use_gaze, features)
     val = PretrainSamples(val_recs, geometry, grid, cache, use_gaze, features)
     return train, val
 
 
-def build_features(config: PretrainConfig, records: list, run_dir: Path, dtype: str = "float16") -> FeatureCache:
-    """Encode ``records`` once with the frozen vision backbone into ``run_dir/vision_features``.
+def build_features(config: PretrainConfig, records: list, cache_dir: Path, dtype: str = "float16") -> FeatureCache:
+    """Encode ``records`` once with the frozen vision backbone into ``cache_dir`` (reused while up to date).
 
     The backbone is built exactly as the training model builds it (same config, and for a random-init
     backbone the same seed: ``cogaze.tasks.pretrain.run`` seeds everything with ``trainer.seed`` right
@@ -86,7 +90,7 @@ def build_features(config: PretrainConfig, records: list, run_dir: Path, dtype: 
     backbone = build_vision_backbone(m.vision)
     use_gpu = config.trainer.accelerator != "cpu" and torch.cuda.is_available()
     device = "cuda" if use_gpu else "cpu"
-    result = build_feature_cache(records, backbone.to(device), image_geometry(m), run_dir / "vision_features",
+    result = build_feature_cache(records, backbone.to(device), image_geometry(m), cache_dir,
                                  batch_size=config.data.val_batch_size or config.data.batch_size,
                                  dtype=dtype, device=device)
     size_gb = np.dtype(dtype).itemsize * float(np.prod(result.shape)) / 1e9
@@ -96,16 +100,24 @@ def build_features(config: PretrainConfig, records: list, run_dir: Path, dtype: 
 
 
 def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
-             gaze_cache: str | Path | None = None, on_error: OnError = "raise") -> dict[str, Any]:
-    """Pretrain on a dataset folder (docs/formats.md) into ``run_dir``; returns the run summary."""
+             gaze_cache: str | Path | None = None, on_error: OnError = "raise", records: RecordSet | None = None,
+             feature_cache: str | Path | None = None) -> dict[str, Any]:
+    """Pretrain on a dataset folder (docs/formats.md) into ``run_dir``; returns the run summary.
+
+    ``records``: the folder's records when the caller has loaded them already (skips re-reading it);
+    ``gaze_cache`` / ``feature_cache``: where the caches live (default: inside ``run_dir``), so that
+    several runs on one dataset (ablations, seeds) render and encode it once.
+    """
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    loaded = load_dataset(data_dir, on_error=on_error)
-    if loaded.problems.n_skipped:
-        log.warning("%d items skipped while loading %s", loaded.problems.n_skipped, data_dir)
+    if records is None:
+        loaded = load_dataset(data_dir, on_error=on_error)
+        if loaded.problems.n_skipped:
+            log.warning("%d items skipped while loading %s", loaded.problems.n_skipped, data_dir)
+        records = loaded.records
     config.data.root = str(data_dir)
     _copy_tokenizer(config, run)
-    train, val = build_samples(config, loaded.records, run, gaze_cache)
+    train, val = build_samples(config, records, run, gaze_cache, feature_cache)
     log.info("pretraining on %d train / %d val images", len(train), len(val))
     return fit(config, train, val, run)
 

@@ -161,7 +161,8 @@ def _epoch_end(run_dir: Path):  # noqa: ANN202
         val = module.last_val.get("loss")
         if val is not None and val < module.best_val:
             module.best_val = val
-            _atomic_json(run_dir / "checkpoints" / "best.json", {"path": name, "val_loss": val})
+            _atomic_json(run_dir / "checkpoints" / "best.json",
+                         {"path": name, "val_loss": val, "epoch": module.global_epoch + 1, "val": module.last_val})
     return hook
 
 
@@ -229,6 +230,10 @@ def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, 
     summary = {"epochs": module.epochs_done, "steps": module.total_steps,
                "val": module.last_val, "retrieval_top1": module.last_val.get("retrieval_top1"),
                "retrieval_chance": module.last_val.get("retrieval_chance")}
+    best = run_dir / "checkpoints" / "best.json"
+    if best.is_file():  # the checkpoint downstream tasks load (lowest val loss) and its val metrics
+        info = json.loads(best.read_text())
+        summary["best"] = {"epoch": info.get("epoch"), "val": info.get("val", {"loss": info.get("val_loss")})}
     if module.stopped_at:
         summary["stopped_at"] = module.stopped_at
     if trainer.is_global_zero:
