@@ -153,8 +153,10 @@ def pretrain_main(s: DemoState) -> None:
     s.page.add_metrics({
         "contrastive, epoch 1 -> last": f"{first['contrastive']:.3f} -> {last['contrastive']:.3f}",
         "gaze JS, epoch 1 -> last": f"{first['gaze']:.3f} -> {last['gaze']:.3f}",
-        "val image->report top-1": summary.get("retrieval_top1"),
+        "val image->report top-1 (last epoch)": summary.get("retrieval_top1"),
         "chance": summary.get("retrieval_chance"),
+        **({"best epoch (used downstream)": best["epoch"],
+            "its val top-1": best["val"].get("retrieval_top1")} if (best := summary.get("best")) else {}),
     })
     s.page.add_figure(loss_curves(rows), "Loss terms per step (train) and per epoch (val).")
 
