@@ -3,6 +3,7 @@ folder that ``model.vision.source`` loads with the same weights, is deterministi
 ``configs/pretrain/phantom-tiny.yaml`` trains on top of it, frozen and from the feature cache."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from cogaze.cli import main
 from cogaze.config import load_config
 from cogaze.data.dataset import load_dataset
 from cogaze.data.phantom.generate import generate_phantom
+from cogaze.data.records import BLANK
 from cogaze.errors import ConfigError, DataError
 from cogaze.models.backbones import BackboneConfig, build_vision_backbone, vision_tokens
 from cogaze.models.pretrained import image_geometry, load_pretrained
@@ -103,15 +105,12 @@ def test_bad_input_is_named(corpus, tmp_path):
         train_backbone(train, val, tmp_path / "b3", BackboneTrainConfig(config={"num_channels": 3}, batch_size=8))
     with pytest.raises(ConfigError, match="epochs"):
         train_backbone(train, val, tmp_path / "b4", _cfg(epochs=0))
-    negative = [r for r in train if not r.labels.any()]
-    if len(negative) >= 8:
-        with pytest.raises(DataError, match="positive label"):
-            train_backbone(negative, val, tmp_path / "b5", _cfg())
+    unlabelled = [replace(r, raw_labels=(BLANK,) * 14) for r in train]
+    with pytest.raises(DataError, match="positive label"):
+        train_backbone(unlabelled, val, tmp_path / "b5", _cfg())
     # a corrupt image names its file
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
-    from dataclasses import replace
-
     broken = [replace(train[0], image_path=bad), *train[1:]]
     with pytest.raises(DataError, match="broken.jpg"):
         train_backbone(broken, val, tmp_path / "b6", _cfg())

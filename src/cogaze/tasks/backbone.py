@@ -15,7 +15,6 @@ the best validation mean AUROC is kept.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
 import tempfile
@@ -35,9 +34,15 @@ from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import read_image
 from cogaze.data.records import ImageRecord
 from cogaze.errors import ConfigError, DataError
-from cogaze.models.backbones import BackboneConfig, build_vision_backbone, vision_hidden_size, vision_tokens
-
-log = logging.getLogger("cogaze.backbone")
+from cogaze.models.backbones import (
+    BackboneConfig,
+    build_vision_backbone,
+    image_size_of,
+    vision_hidden_size,
+    vision_tokens,
+)
+from cogaze.models.pretrained import DEFAULT_MEAN, DEFAULT_STD
+from cogaze.tasks import _metrics as M
 
 
 def _phantom_resnet() -> dict[str, Any]:
@@ -59,10 +64,11 @@ class BackboneTrainConfig:
     max_shift: int = help_field(6, "Random-shift augmentation: up to this many pixels in x and y (0 = none).")
     frontal_only: bool = help_field(False, "Train on PA/AP images only (default: every view).")
     seed: int = help_field(0, "Seed of initialisation, shuffling and augmentation.")
-    mean: list[float] = help_field(help="Per-channel normalisation mean (images scaled to [0, 1] first); must "
-                                   "match cogaze.models.pretrained.DEFAULT_MEAN for a config-built model.",
-                                   default_factory=lambda: [0.5, 0.5, 0.5])
-    std: list[float] = help_field(help="Per-channel normalisation std.", default_factory=lambda: [0.25, 0.25, 0.25])
+    mean: list[float] = help_field(help="Per-channel normalisation mean (images scaled to [0, 1] first); default "
+                                   "= what CoGaze applies to a backbone without a processor config "
+                                   "(cogaze.models.pretrained.DEFAULT_MEAN).", default_factory=lambda: list(DEFAULT_MEAN))
+    std: list[float] = help_field(help="Per-channel normalisation std (DEFAULT_STD).",
+                                  default_factory=lambda: list(DEFAULT_STD))
 
 
 @dataclass
@@ -77,13 +83,6 @@ class BackboneResult:
     n_val: int = 0
 
 
-def _image_size(config: BackboneTrainConfig) -> int:
-    size = config.config.get("image_size")
-    if not size:
-        raise ConfigError("backbone config must name image_size (config.image_size=128)")
-    return int(size if not isinstance(size, (list, tuple)) else size[0])
-
-
 def load_labelled_images(records: Sequence[ImageRecord], geometry: ImageGeometry) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 3, S, S) through ``geometry`` and binarised labels (N, 14); a bad image names its file."""
     if not records:
@@ -94,11 +93,8 @@ def load_labelled_images(records: Sequence[ImageRecord], geometry: ImageGeometry
 
 
 def mean_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Mean AUROC over the columns with both classes present (nan if none)."""
-    from sklearn.metrics import roc_auc_score
-
-    cols = [c for c in range(labels.shape[1]) if 0 < labels[:, c].sum() < len(labels)]
-    return float(np.mean([roc_auc_score(labels[:, c], scores[:, c]) for c in cols])) if cols else float("nan")
+    """Mean AUROC over the columns with both classes present (nan if none): the tasks' definition."""
+    return M.macro(M.auroc_per_class(labels, scores))
 
 
 class _Classifier(nn.Module):
@@ -148,15 +144,18 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
         raise DataError(f"{len(train)} training images for the backbone, fewer than one batch of {cfg.batch_size}")
     if not val:
         raise DataError("no validation images for backbone model selection (the dataset has no 'val' split)")
-    size = _image_size(cfg)
+    torch.manual_seed(cfg.seed)
+    backbone = build_vision_backbone(BackboneConfig(source="", model_type=cfg.model_type, config=dict(cfg.config)))
+    backbone.requires_grad_(True)
+    try:
+        size = image_size_of(backbone.config)
+    except ConfigError:
+        raise ConfigError("backbone config must name image_size (config.image_size=128)") from None
     geometry = ImageGeometry(size=size, mean=tuple(cfg.mean), std=tuple(cfg.std))
     xtr, ytr = load_labelled_images(train, geometry)
     xva, yva = load_labelled_images(val, geometry)
     if not bool((ytr.sum(0) > 0).any()):
         raise DataError("no training image has a positive label: the backbone objective needs labels")
-    torch.manual_seed(cfg.seed)
-    backbone = build_vision_backbone(BackboneConfig(source="", model_type=cfg.model_type, config=dict(cfg.config)))
-    backbone.requires_grad_(True)
     model = _Classifier(backbone, ytr.shape[1]).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(xtr) // cfg.batch_size
