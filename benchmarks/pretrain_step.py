@@ -9,11 +9,14 @@
 Same weights, same batch, forward + backward + AdamW step. Prints one RESULT line last.
 
 Both (a) and (b) run the same frozen backbone forward on the same pixels (no grad): that shared work
-is most of a step here, so it caps the uncached speedup; (c) removes it. Batch mix: default half the
+is most of a step here (as in the paper's configuration, where the frozen ViT-B at 518 px is about 2/3
+of a step's FLOPs), so it caps the uncached speedup - the script prints that cap, and the gaze term
+timed alone; (c) removes it. ``--device cuda`` runs the same comparison on a GPU, where the
+reference's per-row loops also pay a host synchronisation each. Batch mix: default half the
 images with gaze and 3/4 with context (gaze-heavy); the MIMIC pretraining set has context for 97.6 %
 and gaze for 0.7 % of images (``--context-fraction 0.976 --gaze-images 1``).
 
-    PYTHONPATH=src:tests python benchmarks/pretrain_step.py [--steps 5] [--threads 1]
+    PYTHONPATH=src:tests python benchmarks/pretrain_step.py [--steps 5] [--threads 1] [--device cuda]
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"), str(Path(__fil
 
 from cogaze.models.backbones import BackboneConfig  # noqa: E402
 from cogaze.models.cogaze import CoGazeModel, ModelConfig, resolve_text_vocab  # noqa: E402
-from cogaze.models.losses import classification_loss  # noqa: E402
+from cogaze.models.losses import classification_loss, gaze_loss  # noqa: E402
 from cogaze.models.tokenizer import train_tokenizer  # noqa: E402
 from cogaze.tasks.pretrain.collate import PretrainCollator  # noqa: E402
 from pretrain_helpers import FINDINGS  # noqa: E402
@@ -60,13 +63,29 @@ def _ref_js(pred, target, rho):
     return (0.5 * ((p * (torch.log(p + EPS) - m.log())).sum(-1) + (q * (torch.log(q + EPS) - m.log())).sum(-1))).mean()
 
 
+def reference_gaze_loss(model: CoGazeModel, text: torch.Tensor, x_all: torch.Tensor, batch: dict) -> torch.Tensor:
+    """The reference's gaze term: a loop over images, rows matched by owner, top-k row by row."""
+    t = F.normalize(text, dim=-1)
+    patches = F.normalize(x_all[:, 1:], dim=-1)
+    owners = batch["gaze_owner"].cpu().numpy()
+    per = []
+    for i in range(len(x_all)):
+        sel = torch.from_numpy(owners == i).to(x_all.device)
+        if not bool(sel.any()):
+            continue
+        a = model.heads.scale("gaze") * t[sel] @ patches[i].t()
+        g = batch["gaze_maps"][sel]
+        per.append(0.2 * _ref_js(a, g, 0.25) + 0.8 * _ref_js(a.t(), g.t(), 0.25))
+    return sum(per) / len(per)
+
+
 def reference_forward(model: CoGazeModel, batch: dict) -> torch.Tensor:
     enc, cfg = model.encoder, model.config
     b = len(batch["view_ids"])
     x_all = enc.vision_projector(model.encode_images(batch["pixel_values"]), batch["view_ids"])
     with_ctx = [i for i in range(b) if bool(batch["has_context"][i])]
     without = [i for i in range(b) if i not in with_ctx]
-    vis = torch.zeros(b, cfg.num_latents, cfg.dim)
+    vis = torch.zeros(b, cfg.num_latents, cfg.dim, device=x_all.device)
     if with_ctx:
         idx = np.array(with_ctx)
         c = model.encode_text(batch["context_ids"][idx], batch["context_mask"][idx])
@@ -79,23 +98,13 @@ def reference_forward(model: CoGazeModel, batch: dict) -> torch.Tensor:
         vis[idx] = enc.perceiver(z, x_all[idx])
     report = model.encode_text(batch["report_ids"], batch["report_mask"])
     keys = np.array(["_".join(k) for k in batch["study_keys"]])
-    lab = torch.from_numpy((keys[:, None] == keys[None, :]).astype(np.float32))
+    lab = torch.from_numpy((keys[:, None] == keys[None, :]).astype(np.float32)).to(x_all.device)
     lab = lab / lab.sum(1, keepdim=True)
     logits = model.heads.scale() * F.normalize(vis.mean(1), dim=-1) @ F.normalize(report.mean(1), dim=-1).t()
     loss = 0.5 * (F.cross_entropy(logits, lab) + F.cross_entropy(logits.t(), lab))
     if len(batch["gaze_maps"]):
-        t = F.normalize(model.encode_text(batch["gaze_text_ids"], batch["gaze_text_mask"])[:, 0], dim=-1)
-        patches = F.normalize(x_all[:, 1:], dim=-1)
-        owners = batch["gaze_owner"].numpy()
-        per = []
-        for i in range(b):  # per-image loop, rows matched by owner
-            sel = owners == i
-            if sel.sum() == 0:
-                continue
-            a = model.heads.scale("gaze") * t[sel] @ patches[i].t()
-            g = batch["gaze_maps"][sel]
-            per.append(0.2 * _ref_js(a, g, 0.25) + 0.8 * _ref_js(a.t(), g.t(), 0.25))
-        loss = loss + sum(per) / len(per)
+        t = model.encode_text(batch["gaze_text_ids"], batch["gaze_text_mask"])[:, 0]
+        loss = loss + reference_gaze_loss(model, t, x_all, batch)
     w = model.class_weights
     vl, rl = model.heads.vision(vis.mean(1)), model.heads.report(report.mean(1))
     return loss + 0.5 * classification_loss(vl, batch["labels"], w) + 0.5 * classification_loss(rl, batch["labels"], w)
@@ -123,20 +132,64 @@ def make_batch(n: int, gaze_images: int, rows: int, seed: int = 0, context_fract
     return out
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_interleaved(fns: dict, model, steps: int) -> dict:
     """Minimum step time per variant, variants interleaved step by step (robust to a busy shared CPU)."""
+    device = next(model.parameters()).device
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     times: dict = {k: [] for k in fns}
     for s in range(steps + 1):
         for name, (fn, batch) in fns.items():
+            _sync(device)
             t0 = time.perf_counter()
             loss = fn(model, batch)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            _sync(device)
             if s:  # first round is warm-up
                 times[name].append(time.perf_counter() - t0)
     return {k: min(v) for k, v in times.items()}
+
+
+def time_backbone(model, pixels: torch.Tensor, steps: int) -> float:
+    """Minimum time of the frozen backbone forward alone: work both uncached paths share."""
+    out = []
+    with torch.no_grad():
+        for s in range(steps + 1):
+            _sync(pixels.device)
+            t0 = time.perf_counter()
+            model.encode_images(pixels)
+            _sync(pixels.device)
+            if s:
+                out.append(time.perf_counter() - t0)
+    return min(out)
+
+
+def time_gaze_terms(model: CoGazeModel, batch: dict, steps: int) -> tuple[float, float]:
+    """(ours, reference) seconds of the gaze term alone, forward + backward, from the same features."""
+    with torch.no_grad():
+        x_all = model.encoder.vision_projector(model.encode_images(batch["pixel_values"]), batch["view_ids"])
+        text = model.encode_text_cls(batch["gaze_text_ids"], batch["gaze_text_mask"])
+    x_all.requires_grad_(True)
+    text.requires_grad_(True)
+    ours = lambda: gaze_loss(text, x_all[:, 1:], batch["gaze_maps"], batch["gaze_owner"],  # noqa: E731
+                             batch["gaze_reading"], model.heads.scale("gaze"))
+    ref = lambda: reference_gaze_loss(model, text, x_all, batch)  # noqa: E731
+    times: dict = {"ours": [], "ref": []}
+    for s in range(steps + 1):
+        for name, fn in (("ours", ours), ("ref", ref)):
+            _sync(x_all.device)
+            t0 = time.perf_counter()
+            fn().backward()
+            _sync(x_all.device)
+            if s:
+                times[name].append(time.perf_counter() - t0)
+    return min(times["ours"]), min(times["ref"])
 
 
 def main() -> None:
@@ -147,7 +200,9 @@ def main() -> None:
     ap.add_argument("--context-fraction", type=float, default=0.75,
                     help="images with context (MIMIC pretraining set: 0.976)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     args = ap.parse_args()
+    device = torch.device(args.device)
     torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -163,9 +218,10 @@ def main() -> None:
                                 "attention_probs_dropout_prob": 0.0}),
             text_layers=2, tokenizer=str(Path(tmp) / "tok"), dim=128, num_latents=32, perceiver_depth=2,
             perceiver_heads=4, perceiver_dim_head=32, perceiver_ff_mult=2)
-        model = CoGazeModel(resolve_text_vocab(cfg, tok)).train()
+        model = CoGazeModel(resolve_text_vocab(cfg, tok)).train().to(device)
         batch = PretrainCollator(tok)(make_batch(args.batch, gaze_images=gaze_images, rows=6,
                                                       context_fraction=args.context_fraction))
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     with torch.no_grad():
         ours_loss = float(model(batch).loss)
         ref_loss = float(reference_forward(model, batch))
@@ -177,8 +233,17 @@ def main() -> None:
     t = time_interleaved({"ref": (reference_forward, batch), "ours": (ours_fn, batch), "cached": (ours_fn, cached)},
                          model, args.steps)
     t_ref, t_ours, t_cached = t["ref"], t["ours"], t["cached"]
+    t_bb = time_backbone(model, batch["pixel_values"], args.steps)
+    where = f"threads {torch.get_num_threads()}" if device.type == "cpu" else str(device)
     print(f"step seconds: reference {t_ref:.4f}  ours {t_ours:.4f}  ours+cache {t_cached:.4f}  "
-          f"(batch {n}, {int(batch['has_context'].sum())} with context, {len(batch['gaze_maps'])} gaze rows, {(SIZE // PATCH) ** 2} patches, threads {torch.get_num_threads()})")
+          f"(batch {n}, {int(batch['has_context'].sum())} with context, {len(batch['gaze_maps'])} gaze rows, "
+          f"{(SIZE // PATCH) ** 2} patches, {where})")
+    print(f"frozen backbone forward {t_bb:.4f} s = {100 * t_bb / t_ref:.0f} % of a reference step: even a free "
+          f"trainable part would give at most {t_ref / t_bb:.2f}x without the cache")
+    if len(batch["gaze_maps"]):
+        g_ours, g_ref = time_gaze_terms(model, batch, args.steps)
+        print(f"gaze term alone (forward + backward): ours {g_ours:.4f} s  reference {g_ref:.4f} s  "
+              f"({g_ref / g_ours:.1f}x)")
     ours, ref, cach = n / t_ours, n / t_ref, n / t_cached
     print(f"RESULT ours_img_per_s={ours:.2f} reference_img_per_s={ref:.2f} speedup={ours / ref:.2f} "
           f"cached_speedup={cach / ref:.2f}")
