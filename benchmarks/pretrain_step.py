@@ -25,6 +25,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -137,59 +138,46 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_interleaved(fns: dict, model, steps: int) -> dict:
-    """Minimum step time per variant, variants interleaved step by step (robust to a busy shared CPU)."""
-    device = next(model.parameters()).device
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    times: dict = {k: [] for k in fns}
+def min_times(fns: dict[str, Callable[[], object]], steps: int, device: torch.device) -> dict[str, float]:
+    """Minimum seconds per callable, callables interleaved round by round (robust to a busy shared CPU);
+    the first round is warm-up, and CUDA work is synchronised around each call."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for s in range(steps + 1):
-        for name, (fn, batch) in fns.items():
+        for name, fn in fns.items():
             _sync(device)
             t0 = time.perf_counter()
-            loss = fn(model, batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            fn()
             _sync(device)
-            if s:  # first round is warm-up
+            if s:
                 times[name].append(time.perf_counter() - t0)
     return {k: min(v) for k, v in times.items()}
 
 
-def time_backbone(model, pixels: torch.Tensor, steps: int) -> float:
-    """Minimum time of the frozen backbone forward alone: work both uncached paths share."""
-    out = []
-    with torch.no_grad():
-        for s in range(steps + 1):
-            _sync(pixels.device)
-            t0 = time.perf_counter()
-            model.encode_images(pixels)
-            _sync(pixels.device)
-            if s:
-                out.append(time.perf_counter() - t0)
-    return min(out)
+def step_calls(fns: dict, model) -> dict[str, Callable[[], None]]:
+    """One training step (forward + backward + AdamW) per ``name: (loss_fn, batch)``, as callables."""
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    def step(fn, batch) -> None:
+        loss = fn(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return {name: (lambda fn=fn, batch=batch: step(fn, batch)) for name, (fn, batch) in fns.items()}
 
 
-def time_gaze_terms(model: CoGazeModel, batch: dict, steps: int) -> tuple[float, float]:
-    """(ours, reference) seconds of the gaze term alone, forward + backward, from the same features."""
+def time_gaze_terms(model: CoGazeModel, batch: dict, steps: int) -> dict[str, float]:
+    """Seconds of the gaze term alone (forward + backward, same features): ours vs the reference's loop."""
     with torch.no_grad():
         x_all = model.encoder.vision_projector(model.encode_images(batch["pixel_values"]), batch["view_ids"])
         text = model.encode_text_cls(batch["gaze_text_ids"], batch["gaze_text_mask"])
     x_all.requires_grad_(True)
     text.requires_grad_(True)
-    ours = lambda: gaze_loss(text, x_all[:, 1:], batch["gaze_maps"], batch["gaze_owner"],  # noqa: E731
-                             batch["gaze_reading"], model.heads.scale("gaze"))
-    ref = lambda: reference_gaze_loss(model, text, x_all, batch)  # noqa: E731
-    times: dict = {"ours": [], "ref": []}
-    for s in range(steps + 1):
-        for name, fn in (("ours", ours), ("ref", ref)):
-            _sync(x_all.device)
-            t0 = time.perf_counter()
-            fn().backward()
-            _sync(x_all.device)
-            if s:
-                times[name].append(time.perf_counter() - t0)
-    return min(times["ours"]), min(times["ref"])
+    return min_times({
+        "ours": lambda: gaze_loss(text, x_all[:, 1:], batch["gaze_maps"], batch["gaze_owner"], batch["gaze_reading"],
+                                  model.heads.scale("gaze")).backward(),
+        "ref": lambda: reference_gaze_loss(model, text, x_all, batch).backward(),
+    }, steps, x_all.device)
 
 
 def main() -> None:
@@ -230,10 +218,16 @@ def main() -> None:
     cached = dict(batch, vision_features=model.encode_images(batch["pixel_values"]).half())
     del cached["pixel_values"]
     ours_fn = lambda m, b: m(b).loss  # noqa: E731
-    t = time_interleaved({"ref": (reference_forward, batch), "ours": (ours_fn, batch), "cached": (ours_fn, cached)},
-                         model, args.steps)
-    t_ref, t_ours, t_cached = t["ref"], t["ours"], t["cached"]
-    t_bb = time_backbone(model, batch["pixel_values"], args.steps)
+    calls = step_calls({"ref": (reference_forward, batch), "ours": (ours_fn, batch), "cached": (ours_fn, cached)},
+                       model)
+
+    def backbone() -> None:
+        with torch.no_grad():
+            model.encode_images(batch["pixel_values"])
+
+    # The backbone alone is timed in the same interleaved rounds, so that its share is read from like times.
+    t = min_times({**calls, "backbone": backbone}, args.steps, device)
+    t_ref, t_ours, t_cached, t_bb = t["ref"], t["ours"], t["cached"], t["backbone"]
     where = f"threads {torch.get_num_threads()}" if device.type == "cpu" else str(device)
     print(f"step seconds: reference {t_ref:.4f}  ours {t_ours:.4f}  ours+cache {t_cached:.4f}  "
           f"(batch {n}, {int(batch['has_context'].sum())} with context, {len(batch['gaze_maps'])} gaze rows, "
@@ -241,7 +235,8 @@ def main() -> None:
     print(f"frozen backbone forward {t_bb:.4f} s = {100 * t_bb / t_ref:.0f} % of a reference step: even a free "
           f"trainable part would give at most {t_ref / t_bb:.2f}x without the cache")
     if len(batch["gaze_maps"]):
-        g_ours, g_ref = time_gaze_terms(model, batch, args.steps)
+        g = time_gaze_terms(model, batch, args.steps)
+        g_ours, g_ref = g["ours"], g["ref"]
         print(f"gaze term alone (forward + backward): ours {g_ours:.4f} s  reference {g_ref:.4f} s  "
               f"({g_ref / g_ours:.1f}x)")
     ours, ref, cach = n / t_ours, n / t_ref, n / t_cached
