@@ -65,3 +65,26 @@ def test_bad_csv_is_a_clean_error(tmp_path, capsys):
     p.write_text("dicom_id,reference_report\nx,y\n")
     assert main(["evaluate", "reports", str(p)]) == 1
     assert "bad.csv, line 1: missing column(s) 'generated_report'" in capsys.readouterr().err
+
+
+def test_shared_meteor_process_gives_the_same_scores(small_csvs):
+    """One JVM reused over several evaluations (the demo's three systems) scores like a fresh one each."""
+    from cogaze.metrics.meteor import java_available
+    from cogaze.metrics.report_eval import evaluate_pairs, start_meteor
+    from cogaze.metrics.reports_csv import read_reports_csv
+
+    if not java_available():
+        pytest.skip("METEOR needs Java")
+    pairs = [read_reports_csv(p) for p in small_csvs]
+    fresh = [evaluate_pairs(p, n_boot=20, seed=3) for p in pairs]
+    meteor = start_meteor()
+    try:
+        shared = [evaluate_pairs(p, n_boot=20, seed=3, meteor=meteor) for p in pairs]
+        assert meteor._proc.poll() is None  # left running for the caller
+    finally:
+        meteor.close()
+    for f, s in zip(fresh, shared):
+        assert 0 < f["METEOR"] < 1
+        for key in ("METEOR", "METEOR_CI", "BLEU_4", "CE_14_micro_F1"):
+            assert s[key] == pytest.approx(f[key], abs=1e-9), key
+    assert shared[1]["METEOR"] > shared[0]["METEOR"]

@@ -66,3 +66,33 @@ def test_evaluate_with_the_adapter(setup):
     assert set(table) == {"model", "centre bias", "uniform"}
     assert table["model"]["nss"].n == table["uniform"]["nss"].n > 0
     assert np.isfinite(table["model"]["cc"].mean)
+
+
+def test_one_image_many_texts_encodes_the_image_once(setup, monkeypatch):
+    """Gaze evaluation asks for one text at a time on one image: the adapter encodes that image once,
+    and again only when the pixels, the view or the weights change; the similarity is unchanged."""
+    enc, _ = setup
+    calls = []
+    real = enc.model.encode_images
+    monkeypatch.setattr(enc.model, "encode_images", lambda px: calls.append(len(px)) or real(px))
+    rng = np.random.default_rng(1)
+    img = torch.from_numpy(enc.geometry.transform_image(rng.integers(0, 256, (40, 40), dtype=np.uint8)))[None]
+    texts = ["small left effusion", "enlarged heart", "no pneumothorax"]
+    fresh = enc._patch_tokens(img, ["PA"])
+    calls.clear()
+    sims = [enc.patch_text_similarity(img.expand(1, -1, -1, -1), ["PA"], [t]) for t in texts]
+    sims.append(enc.patch_text_similarity(img.expand(3, -1, -1, -1), ["PA"] * 3, texts))
+    assert calls == [1]
+    direct = enc.patch_text_similarity(img.repeat(3, 1, 1, 1), ["PA"] * 3, texts)  # no stride-0: no reuse
+    assert calls == [1, 3]
+    torch.testing.assert_close(torch.cat(sims[:3]), direct, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sims[3], direct, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(enc._last_image[3], fresh)
+    enc.patch_text_similarity(img.expand(1, -1, -1, -1), ["AP"], texts[:1])  # other view
+    other = img.clone()
+    other[..., 0, 0] += 1.0
+    enc.patch_text_similarity(other.expand(1, -1, -1, -1), ["AP"], texts[:1])  # other pixels
+    with torch.no_grad():
+        enc.model.encoder.vision_projector.norm.weight.mul_(1.0)  # an in-place weight update
+    enc.patch_text_similarity(other.expand(1, -1, -1, -1), ["AP"], texts[:1])
+    assert calls == [1, 3, 1, 1, 1]

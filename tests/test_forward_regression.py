@@ -64,3 +64,30 @@ def test_every_trainable_parameter_gets_a_gradient(setup, name):
     missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not missing
     model.zero_grad()
+
+
+def test_transcript_length_buckets_equal_one_padded_pass(setup):
+    """A long whole-report transcript among short sentence rows: the bucketed [CLS] pass (padding cut per
+    bucket) equals the one padded pass, forward and gradient."""
+    from cogaze.models.cogaze import length_buckets
+
+    tok, model = setup
+    limit = model.text_encoder.config.max_position_embeddings
+    long = "moderate left pleural effusion"
+    while len(tok(long + " no effusion").input_ids) <= limit:
+        long += " no effusion"
+    texts = ["no pneumothorax"] * 5 + [long] + ["mild edema"] * 3
+    enc = tok(texts, padding=True, return_tensors="pt")
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    split = length_buckets(mask)
+    assert split is not None and [len(r) for r, _ in split] == [8, 1]
+    assert split[1][0].tolist() == [5] and split[0][1] < ids.shape[1] // 4
+    want = model._cls(ids, mask)
+    got = model.encode_text_cls(ids, mask)
+    assert torch.allclose(got, want, atol=1e-6)
+    g_want = torch.autograd.grad(want.square().sum(), model.encoder.text_projector.parameters().__next__())[0]
+    g_got = torch.autograd.grad(got.square().sum(), model.encoder.text_projector.parameters().__next__())[0]
+    assert torch.allclose(g_got, g_want, atol=1e-5)
+    # rows of one length are not split
+    same = tok(["no pneumothorax", "mild edema", "no effusion"], padding=True, return_tensors="pt")["attention_mask"]
+    assert length_buckets(same) is None and length_buckets(mask[:1]) is None

@@ -146,3 +146,18 @@ def test_no_repeat_ngram_blocks_loops() -> None:
     for row in blocked.tolist():
         g = _ngrams(row, 2, codec.eos_id)
         assert len(g) == len(set(g)) and len(g) > 0
+
+
+def test_length_penalty_reaches_beam_search() -> None:
+    """``decoder.length_penalty`` > 1 favours longer finished beams, < 0 shorter ones."""
+    model, codec = _decoder(seed=5)
+    latents = torch.randn(6, 5, 16, generator=torch.Generator().manual_seed(2))
+    start = codec.prompt_ids()
+
+    def lengths(lp: float) -> list[int]:
+        rows = model.generate(latents, start, num_beams=4, max_new_tokens=30, length_penalty=lp).tolist()
+        return [r.index(codec.eos_id) if codec.eos_id in r else len(r) for r in rows]
+
+    short, plain, long = lengths(-2.0), lengths(1.0), lengths(3.0)
+    assert sum(short) < sum(long)
+    assert sum(short) <= sum(plain) <= sum(long)

@@ -21,7 +21,7 @@ class DemoConfig:
     backbone_patients: int = help_field(
         400, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.")
     backbone_seed_offset: int = help_field(1000, "The backbone corpus's phantom seed = seed + this (other patients).")
-    backbone_epochs: int = help_field(20, "Backbone training epochs (supervised on the corpus's labels).")
+    backbone_epochs: int = help_field(16, "Backbone training epochs (supervised on the corpus's labels).")
     backbone_lr: float = help_field(3e-3, "Backbone AdamW peak learning rate (cosine decay).")
     pretrain_epochs: int = help_field(8, "Pretraining epochs.")
     batch_size: int = help_field(16, "Pretraining batch size.")

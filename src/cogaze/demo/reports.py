@@ -22,7 +22,7 @@ def _items(s: DemoState, split: str) -> list:
 def report_generation(s: DemoState) -> None:
     from cogaze.config import load_config
     from cogaze.metrics.labeler import label_report
-    from cogaze.metrics.report_eval import evaluate_pairs
+    from cogaze.metrics.report_eval import evaluate_pairs, start_meteor
     from cogaze.metrics.reports_csv import read_reports_csv
     from cogaze.resources import config_path
     from cogaze.tasks.report_generation import (
@@ -53,11 +53,16 @@ def report_generation(s: DemoState) -> None:
                                    [it.subject_id for it in train], [it.target for it in train])
     write_reports_csv(run / "baseline_nearest_neighbour.csv", ids, refs, nn)
     table: dict[str, dict[str, Any]] = {}
-    for name, path in (("CoGaze decoder", ours), ("most common report", run / "baseline_most_common.csv"),
-                       ("nearest neighbour", run / "baseline_nearest_neighbour.csv")):
-        scores = evaluate_pairs(read_reports_csv(path), n_boot=100, seed=c.seed, skip_missing=True)
-        table[name] = {k: scores.get(k) for k in ("BLEU_1", "BLEU_4", "METEOR", "ROUGE_L", "CIDEr",
-                                                  "CE_14_micro_F1", "CE_5_micro_F1")}
+    meteor = start_meteor(skip_missing=True)  # one JVM for the three systems
+    try:
+        for name, path in (("CoGaze decoder", ours), ("most common report", run / "baseline_most_common.csv"),
+                           ("nearest neighbour", run / "baseline_nearest_neighbour.csv")):
+            scores = evaluate_pairs(read_reports_csv(path), n_boot=100, seed=c.seed, skip_missing=True, meteor=meteor)
+            table[name] = {k: scores.get(k) for k in ("BLEU_1", "BLEU_4", "METEOR", "ROUGE_L", "CIDEr",
+                                                      "CE_14_micro_F1", "CE_5_micro_F1")}
+    finally:
+        if meteor is not None:
+            meteor.close()
     s.results["report_generation"] = table
     s.page.add_section("Report generation", "A GPT-2-architecture decoder cross-attending to the frozen vision "
                        "latents, against two baselines in the same run; scored by `cogaze evaluate` "

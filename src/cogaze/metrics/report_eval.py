@@ -38,22 +38,30 @@ def _metrics(pairs: ReportPairs, protocol: str, labeler, policy: str, skip_missi
     return scores, nlg.metrics + ce, dict(nlg.unavailable)
 
 
-def _meteor(skip_missing: bool) -> MeteorProcess | None:
+def start_meteor(skip_missing: bool = False) -> MeteorProcess | None:
+    """A running METEOR process (one JVM start, several seconds) to share between evaluations; None when
+    Java is missing and ``skip_missing``. The caller closes it."""
     if not java_available() and skip_missing:
         return None
     return MeteorProcess()
 
 
 def evaluate_pairs(pairs: ReportPairs, protocol: str = "reference", labeler=None, policy: str = "uncertain_positive",
-                   n_boot: int = 1000, seed: int = 0, skip_missing: bool = False) -> dict[str, object]:
-    """All corpus scores, their bootstrap 95% CIs (``<metric>_CI``) and the settings, as a JSON-able dict."""
+                   n_boot: int = 1000, seed: int = 0, skip_missing: bool = False,
+                   meteor: MeteorProcess | None = None) -> dict[str, object]:
+    """All corpus scores, their bootstrap 95% CIs (``<metric>_CI``) and the settings, as a JSON-able dict.
+
+    ``meteor``: a process from :func:`start_meteor` to reuse (left open); by default one is started
+    and closed here."""
     labeler = labeler or make_labeler("rule")
-    meteor = _meteor(skip_missing)
+    own = meteor is None
+    if own:
+        meteor = start_meteor(skip_missing)
     try:
         scores, metrics, unavailable = _metrics(pairs, protocol, labeler, policy, skip_missing, meteor)
         cis = bootstrap_ci(metrics, n_boot=n_boot, seed=seed) if n_boot > 0 else {}
     finally:
-        if meteor is not None:
+        if own and meteor is not None:
             meteor.close()
     out: dict[str, object] = {"file": pairs.path, "n_pairs": len(pairs), "n_skipped": pairs.problems.n_skipped,
                               "protocol": protocol, "labeler": getattr(labeler, "name", str(labeler)),
@@ -88,7 +96,7 @@ def compare_pairs(a: ReportPairs, b: ReportPairs, protocol: str = "reference", l
     """Paired approximate-randomisation test (B - A) for every metric."""
     labeler = labeler or make_labeler("rule")
     b = align(a, b)
-    meteor = _meteor(skip_missing)
+    meteor = start_meteor(skip_missing)
     try:
         _, ma, _ = _metrics(a, protocol, labeler, policy, skip_missing, meteor)
         _, mb, _ = _metrics(b, protocol, labeler, policy, skip_missing, meteor)

@@ -139,7 +139,21 @@ class CoGazeModel(nn.Module):
         return self.encoder.text_projector(hidden)
 
     def encode_text_cls(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Projected [CLS] token (B, d): ``encode_text(ids, mask)[:, 0]`` without projecting the other tokens."""
+        """Projected [CLS] token (B, d): ``encode_text(ids, mask)[:, 0]`` without projecting the other tokens.
+
+        When a few long rows pad many short ones (a whole-report transcript among its sentences), the
+        rows are encoded in two length buckets, each with its trailing padding cut: a masked pad never
+        changes a real token's output, so the result is the one-pass result (up to float rounding) at a
+        fraction of the cost.
+        """
+        split = length_buckets(mask)
+        if split is None:
+            return self._cls(ids, mask)
+        parts = [self._cls(ids[rows, :width], mask[rows, :width]) for rows, width in split]
+        order = torch.cat([rows for rows, _ in split])
+        return torch.cat(parts)[torch.argsort(order)]
+
+    def _cls(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         return self.encoder.text_projector(hidden[:, 0])
 
@@ -195,6 +209,23 @@ class CoGazeModel(nn.Module):
         losses["loss"] = total
         return CoGazeOutput(total, losses, vision_pooled, report_pooled, vision_latents, context_latents,
                             x_all, vision_logits, report_logits)
+
+
+def length_buckets(mask: torch.Tensor, min_saving: float = 0.25) -> list[tuple[torch.Tensor, int]] | None:
+    """Two buckets ``[(row indices, width), ...]`` of the rows of a padded (B, L) mask, short rows first,
+    each row's width = its last real position + 1; None when splitting would save less than
+    ``min_saving`` of the padded token slots (or there are fewer than 2 rows)."""
+    n, full = mask.shape
+    if n < 2:
+        return None
+    pos = torch.arange(1, full + 1, device=mask.device)
+    widths = (mask.ne(0) * pos).amax(1).clamp(min=1)
+    order = torch.argsort(widths, stable=True)
+    w = widths[order].tolist()  # one host read per call: the split is chosen on the CPU
+    cost, k = min(((i * w[i - 1] + (n - i) * w[-1]), i) for i in range(1, n))
+    if cost > (1 - min_saving) * n * full:
+        return None
+    return [(order[:k], int(w[k - 1])), (order[k:], int(w[-1]))]
 
 
 def resolve_text_vocab(config: ModelConfig, tokenizer: Any) -> ModelConfig:

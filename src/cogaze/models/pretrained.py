@@ -61,6 +61,9 @@ class PretrainedCoGaze:
         # patch_text_similarity already returns exp(s2) * cosine (the gaze loss's logits): the gaze
         # map is their plain softmax (read by cogaze.explain.predict).
         self.gaze_temperature = 1.0
+        # The last single image's patch tokens (pixels, views, weights version, tokens): gaze
+        # evaluation and sentence grounding score many texts on one image, one call each.
+        self._last_image: tuple[torch.Tensor, tuple[str, ...], int, torch.Tensor] | None = None
 
     # -- helpers ------------------------------------------------------------------------------------
     def _tok(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,13 +116,28 @@ class PretrainedCoGaze:
             return (tokens * m).sum(1) / m.sum(1).clamp(min=1)
         return tokens.mean(1)
 
+    def _one_image_tokens(self, pixel_values: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
+        """Patch tokens of one image, or of a batch repeating it (a stride-0 expand), under one view: encoded once,
+        and reused while the same pixels, view and weights come again."""
+        pixels, key = pixel_values[:1], tuple(views[:1])
+        version = sum(p._version for p in self.model.parameters())
+        last = self._last_image
+        if last is None or last[1] != key or last[2] != version or not torch.equal(last[0], pixels):
+            last = (pixels.clone(), key, version, self._patch_tokens(pixels, key))
+            self._last_image = last
+        return last[3].expand(len(pixel_values), -1, -1)
+
     @torch.no_grad()
     def patch_text_similarity(self, pixel_values: torch.Tensor, views: Sequence[str],
                               texts: Sequence[str]) -> torch.Tensor:
         """(B, P) scaled cosine of transcript [CLS] features with patch features: the gaze loss's logits."""
         if len(texts) != len(pixel_values):
             raise ValueError(f"got {len(texts)} texts for {len(pixel_values)} images")
-        patches = F.normalize(self._patch_tokens(pixel_values, views)[:, 1:], dim=-1)
+        if (len(pixel_values) == 1 or (len(pixel_values) and pixel_values.stride(0) == 0)) and len(set(views)) == 1:
+            tokens = self._one_image_tokens(pixel_values, views)
+        else:
+            tokens = self._patch_tokens(pixel_values, views)
+        patches = F.normalize(tokens[:, 1:], dim=-1)
         t = F.normalize(self.encode_texts(texts, kind="transcript"), dim=-1)
         return self.model.heads.scale("gaze") * torch.einsum("bd,bpd->bp", t, patches)
 

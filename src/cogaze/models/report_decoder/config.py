@@ -29,6 +29,9 @@ class DecoderConfig:
         0, help="block any n-gram of this size from repeating in a generated report (0 = off, spec: off; "
         "the phantom config uses 4 against 'of evidence of evidence' loops of tiny decoders)")
     max_new_tokens: int = help_field(100, help="maximum generated tokens after the start token (spec 5.1: 100 in total)")
+    length_penalty: float = help_field(
+        1.0, help="beam search scores a hypothesis as log-probability / length ** this (transformers' "
+        "length_penalty; 1.0 = the reference code's default; > 1 favours longer reports)")
     reference_max_tokens: int = help_field(
         100, help="references are cut to this many tokens (start token included) before scoring (spec D26); 0 = off"
     )

@@ -88,6 +88,7 @@ class ReportDecoder(nn.Module):
         max_new_tokens: int = 100,
         use_cache: bool = True,
         no_repeat_ngram_size: int = 0,
+        length_penalty: float = 1.0,
     ) -> Tensor:
         """Beam search (greedy when ``num_beams`` is 1); returns (B, T) ids after the prompt."""
         batch = latents.shape[0]
@@ -101,6 +102,7 @@ class ReportDecoder(nn.Module):
             max_new_tokens=max_new_tokens,
             use_cache=use_cache,
             no_repeat_ngram_size=no_repeat_ngram_size or None,
+            length_penalty=length_penalty,
             pad_token_id=self.config.pad_token_id,
             eos_token_id=self.config.eos_token_id,
         )

@@ -75,7 +75,7 @@ class ReportGenerator:
         dcfg = self.config.decoder
         codec = TextCodec(self.tokenizer, dcfg.prompt, dcfg.max_target_tokens)
         ids = self.model.generate(feats.latents, codec.prompt_ids(), num_beams or dcfg.num_beams, dcfg.max_new_tokens,
-                                  no_repeat_ngram_size=dcfg.no_repeat_ngram_size)
+                                  no_repeat_ngram_size=dcfg.no_repeat_ngram_size, length_penalty=dcfg.length_penalty)
         return codec.decode(ids)
 
     def reference(self, text: str) -> str:
