@@ -56,7 +56,7 @@ def make_phantom(s: DemoState) -> None:
     s.data_dir = s.out / "phantom"
     summary = generate_phantom(s.data_dir, n_patients=c.n_patients, seed=c.seed, image_size=c.phantom_image_size,
                                gaze_fraction=c.gaze_fraction, val_fraction=c.val_fraction,
-                               test_fraction=c.test_fraction)
+                               test_fraction=c.test_fraction, workers=c.phantom_workers)
     s.records = load_dataset(s.data_dir).records
     grid = s.out / "phantom_grid.png"
     write_preview(s.data_dir, grid)
@@ -91,7 +91,8 @@ def train_vision_backbone(s: DemoState) -> None:
     c = s.cfg
     corpus = s.out / "backbone_corpus"
     generate_phantom(corpus, n_patients=c.backbone_patients, seed=c.seed + c.backbone_seed_offset,
-                     image_size=c.phantom_image_size, gaze_fraction=0.0, val_fraction=0.1, test_fraction=0.0)
+                     image_size=c.phantom_image_size, gaze_fraction=0.0, val_fraction=0.1, test_fraction=0.0,
+                     workers=c.phantom_workers)
     recs = load_dataset(corpus).records
     cfg = BackboneTrainConfig(epochs=c.backbone_epochs, lr=c.backbone_lr, seed=c.seed)
     cfg.config["image_size"] = c.model_image_size

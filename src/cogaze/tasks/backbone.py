@@ -57,9 +57,9 @@ class BackboneTrainConfig:
     model_type: str = help_field("resnet", "transformers model_type of the backbone (resnet, convnext, dinov2, vit).")
     config: dict[str, Any] = help_field(help="Config keys of the randomly initialised backbone (conv models "
                                         "must name image_size).", default_factory=_phantom_resnet)
-    epochs: int = help_field(20, "Training epochs (cosine learning-rate decay to 0 over them).")
+    epochs: int = help_field(16, "Training epochs (cosine learning-rate decay to 0 over them).")
     batch_size: int = help_field(32, "Images per step.")
-    lr: float = help_field(3e-3, "AdamW peak learning rate.")
+    lr: float = help_field(6e-3, "AdamW peak learning rate.")
     weight_decay: float = help_field(0.01, "AdamW weight decay.")
     max_shift: int = help_field(6, "Random-shift augmentation: up to this many pixels in x and y (0 = none).")
     frontal_only: bool = help_field(False, "Train on PA/AP images only (default: every view).")
