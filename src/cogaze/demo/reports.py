@@ -37,7 +37,8 @@ def report_generation(s: DemoState) -> None:
 
     c = s.cfg
     cfg = load_config(ReportGenConfig, config_path("report/phantom-tiny.yaml"),
-                      [f"train.epochs={c.report_epochs}", f"decoder.num_beams={c.report_beams}", f"train.seed={c.seed}"])
+                      [*([f"train.epochs={c.report_epochs}"] if c.report_epochs else []),
+                       f"decoder.num_beams={c.report_beams}", f"train.seed={c.seed}"])
     train, val, test = _items(s, "train"), _items(s, "val"), _items(s, "test")
     run = s.out / "report_generation"
     result = train_report_generator(cfg, s.encoder, train, val, run, tokenizer=s.encoder.tokenizer)

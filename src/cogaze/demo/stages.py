@@ -94,7 +94,9 @@ def train_vision_backbone(s: DemoState) -> None:
                      image_size=c.phantom_image_size, gaze_fraction=0.0, val_fraction=0.1, test_fraction=0.0,
                      workers=c.phantom_workers)
     recs = load_dataset(corpus).records
-    cfg = BackboneTrainConfig(epochs=c.backbone_epochs, lr=c.backbone_lr, seed=c.seed)
+    cfg = BackboneTrainConfig(seed=c.seed)
+    cfg.epochs = c.backbone_epochs or cfg.epochs
+    cfg.lr = c.backbone_lr or cfg.lr
     cfg.config["image_size"] = c.model_image_size
     s.backbone_dir = s.out / "backbone"
     res = train_backbone(list(recs.split("train")), list(recs.split("val")), s.backbone_dir, cfg)

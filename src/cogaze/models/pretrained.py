@@ -133,7 +133,8 @@ class PretrainedCoGaze:
         """(B, P) scaled cosine of transcript [CLS] features with patch features: the gaze loss's logits."""
         if len(texts) != len(pixel_values):
             raise ValueError(f"got {len(texts)} texts for {len(pixel_values)} images")
-        if (len(pixel_values) == 1 or (len(pixel_values) and pixel_values.stride(0) == 0)) and len(set(views)) == 1:
+        n = len(pixel_values)
+        if n and (n == 1 or pixel_values.stride(0) == 0) and len(set(views)) == 1:
             tokens = self._one_image_tokens(pixel_values, views)
         else:
             tokens = self._patch_tokens(pixel_values, views)
