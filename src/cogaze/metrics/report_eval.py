@@ -9,8 +9,8 @@ from pathlib import Path
 
 from cogaze.errors import DataError
 from cogaze.metrics.clinical import ce_metrics
-from cogaze.metrics.meteor import MeteorProcess, MetricUnavailable, java_available
-from cogaze.metrics.nlg import compute_nlg
+from cogaze.metrics.meteor import DEFAULT_MAX_WORDS, MeteorProcess, MetricUnavailable, java_available
+from cogaze.metrics.nlg import NLGResult, compute_nlg
 from cogaze.metrics.reports_csv import ReportPairs
 from cogaze.metrics.stats import CorpusMetric, PairedTest, bootstrap_ci, paired_randomisation_test
 
@@ -31,11 +31,13 @@ def make_labeler(kind: str = "rule", chexbert: str | Path | None = None, tokeniz
 
 
 def _metrics(pairs: ReportPairs, protocol: str, labeler, policy: str, skip_missing: bool,
-             meteor: MeteorProcess | None) -> tuple[dict[str, float], list[CorpusMetric], dict[str, str]]:
-    nlg = compute_nlg(pairs.references, pairs.hypotheses, protocol, skip_missing=skip_missing, meteor=meteor)
+             meteor: MeteorProcess | None, meteor_max_words: int = DEFAULT_MAX_WORDS,
+             meteor_long_text: str = "truncate") -> tuple[dict[str, float], list[CorpusMetric], NLGResult]:
+    nlg = compute_nlg(pairs.references, pairs.hypotheses, protocol, skip_missing=skip_missing, meteor=meteor,
+                      meteor_max_words=meteor_max_words, meteor_long_text=meteor_long_text, ids=pairs.ids)
     ce = ce_metrics(labeler(pairs.hypotheses), labeler(pairs.references), policy)
     scores = dict(nlg.scores) | {m.name: m.value() for m in ce}
-    return scores, nlg.metrics + ce, dict(nlg.unavailable)
+    return scores, nlg.metrics + ce, nlg
 
 
 def start_meteor(skip_missing: bool = False) -> MeteorProcess | None:
@@ -48,17 +50,21 @@ def start_meteor(skip_missing: bool = False) -> MeteorProcess | None:
 
 def evaluate_pairs(pairs: ReportPairs, protocol: str = "reference", labeler=None, policy: str = "uncertain_positive",
                    n_boot: int = 1000, seed: int = 0, skip_missing: bool = False,
-                   meteor: MeteorProcess | None = None) -> dict[str, object]:
+                   meteor: MeteorProcess | None = None, meteor_max_words: int = DEFAULT_MAX_WORDS,
+                   meteor_long_text: str = "truncate") -> dict[str, object]:
     """All corpus scores, their bootstrap 95% CIs (``<metric>_CI``) and the settings, as a JSON-able dict.
 
     ``meteor``: a process from :func:`start_meteor` to reuse (left open); by default one is started
-    and closed here."""
+    and closed here. ``unavailable`` / ``failed`` name metrics that could not run here / failed on
+    this input (the others are still reported); ``METEOR_truncated`` lists the ids of rows cut by
+    METEOR's long-text policy."""
     labeler = labeler or make_labeler("rule")
     own = meteor is None
     if own:
         meteor = start_meteor(skip_missing)
     try:
-        scores, metrics, unavailable = _metrics(pairs, protocol, labeler, policy, skip_missing, meteor)
+        scores, metrics, nlg = _metrics(pairs, protocol, labeler, policy, skip_missing, meteor,
+                                        meteor_max_words, meteor_long_text)
         cis = bootstrap_ci(metrics, n_boot=n_boot, seed=seed) if n_boot > 0 else {}
     finally:
         if own and meteor is not None:
@@ -68,7 +74,10 @@ def evaluate_pairs(pairs: ReportPairs, protocol: str = "reference", labeler=None
                               "CE_policy": policy, "bootstrap": {"n": n_boot, "seed": seed, "level": 0.95}}
     out.update(scores)
     out.update({f"{k}_CI": list(v) for k, v in cis.items()})
-    out["unavailable"] = unavailable
+    out["unavailable"] = dict(nlg.unavailable)
+    out["failed"] = dict(nlg.failed)
+    out["METEOR_truncated"] = [pairs.ids[i] for i in nlg.truncated]
+    out["METEOR_max_words"] = meteor_max_words
     return out
 
 
