@@ -8,9 +8,9 @@ Why the scope logic is hand-written and not medspaCy's ConText: measured side by
 mentions, sentences and aggregation (benchmarks/labeler_context_compare.py), ConText's default rules
 got 78.5% of the development reports fully right (rules: 100%, written against them) and 74.4% of a
 hold-out set written after the rules were frozen (rules at their first run: 93.6%). ConText extends
-"no" to the end of the sentence ("No effusion, mild cardiomegaly" negates cardiomegaly), misses the
-uncertainty of "likely", "versus", "question of" and the resolution cues ("resolved", "removal of"),
-and reads "no change in X" as negated X. medspaCy also pins spaCy < 3.8 (numpy < 2) on Python < 3.12,
+"no" to the end of the sentence ("No effusion, mild cardiomegaly" negates cardiomegaly), reads
+"cannot exclude pneumonia" and "no change in X" as negated, misses the uncertainty of "versus" and
+"question of" and the resolution cues ("has resolved", "removal of"). medspaCy also pins spaCy < 3.8 (numpy < 2) on Python < 3.12,
 which cogaze's numpy 2 stack cannot take.
 
 Per sentence (split on periods, semicolons, new lines and SRRG bullets; section headers such as
