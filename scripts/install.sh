@@ -7,7 +7,13 @@ PY=${PYTHON:-python3}
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   $PY -m pip install -q "torch==2.13.0"
 fi
-$PY -m pip install -q -e ".[dev,eval,llm]"
+$PY -m pip install -q -e ".[dev,eval,llm,radmetrics]"
+# RaTEScore's sentence splitter (medspacy) without its spaCy < 3.8 / numpy < 2 pins: medspacy and its
+# PyRuSH / QuickUMLS parts with --no-deps, their small pure dependencies normally.
+if ! $PY -c "import medspacy" 2>/dev/null; then
+  $PY -m pip install -q loguru six unidecode PyFastNER quicksectx pysimstring medspacy_unqlite jsonschema "pysbd==0.3.4"
+  $PY -m pip install -q --no-deps "medspacy==1.3.1" "PyRuSH==1.0.13" "medspacy_quickumls==3.2"
+fi
 # METEOR (pycocoevalcap) needs a Java runtime.
 if ! command -v java >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
