@@ -16,6 +16,8 @@ class DataConfig:
     batch_size: int = help_field(80, "Images per step (per device).")
     val_batch_size: int = help_field(0, "Validation batch size; 0 = batch_size.")
     num_workers: int = help_field(0, "DataLoader worker processes.")
+    impression_only: str = help_field("use", "Studies with an IMPRESSION but no FINDINGS: 'use' the impression "
+                                             "as the report text, or 'skip' their images (counted either way).")
 
 
 @dataclass
