@@ -12,16 +12,17 @@ from tests.fixture_trees import build_dataset
 from cogaze.config import load_config
 from cogaze.data.dataset import load_dataset
 from cogaze.data.images import read_image
-from cogaze.data.samples import PretrainSamples
 from cogaze.errors import ConfigError, DataError
 from cogaze.models.backbones import BackboneConfig, build_vision_backbone
 from cogaze.models.cogaze import CoGazeModel, resolve_text_vocab
-from cogaze.models.feature_cache import FeatureCache, build_feature_cache
-from cogaze.models.pretrained import image_geometry, load_pretrained
+from cogaze.models.pretrained import image_geometry
 from cogaze.models.tokenizer import load_tokenizer, train_tokenizer
 from cogaze.tasks.pretrain.collate import PretrainCollator
 from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.tasks.pretrain.feature_cache import FeatureCache, build_feature_cache
 from cogaze.tasks.pretrain.pipeline import build_samples, pretrain
+from cogaze.tasks.pretrain.pretrained import load_pretrained
+from cogaze.tasks.pretrain.samples import PretrainSamples
 
 TINY = [
     "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",

@@ -7,7 +7,7 @@ from tests.fixture_trees import build_dataset
 
 from cogaze.cli import main
 from cogaze.models.interface import VisionLanguageEncoder
-from cogaze.models.pretrained import load_pretrained
+from cogaze.tasks.pretrain.pretrained import load_pretrained
 
 TINY = [
     "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",

@@ -5,8 +5,8 @@ from tests.fixture_trees import build_dataset
 
 from cogaze.data.dataset import load_dataset
 from cogaze.data.geometry import ImageGeometry
-from cogaze.data.samples import PretrainSamples
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
+from cogaze.tasks.pretrain.samples import PretrainSamples
 
 
 @pytest.fixture()

@@ -216,3 +216,13 @@ def pool_to_grid(heatmap: np.ndarray, grid: int) -> np.ndarray:
     """Adaptive average pooling of (..., H, W) to (..., grid, grid), as ``torch.adaptive_avg_pool2d``."""
     arr = np.asarray(heatmap, dtype=np.float64)
     return pool_matrix(arr.shape[-2], grid) @ arr @ pool_matrix(arr.shape[-1], grid).T
+
+
+def unflatten_square(values: np.ndarray, what: str = "map") -> np.ndarray:
+    """A flat array of side*side values reshaped to (side, side); other shapes returned unchanged."""
+    if values.ndim != 1:
+        return values
+    side = int(round(np.sqrt(values.size)))
+    if side * side != values.size:
+        raise ValueError(f"a flat {what} must be a square patch grid, got {values.size} values")
+    return values.reshape(side, side)

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 from cogaze.demo.stages import DemoState
+from cogaze.tasks.phantom_scores import held_out_gaze
 
 
 def held_out(s: DemoState) -> list:
     """Test-split records with gaze readings (never seen in pretraining)."""
     assert s.records is not None
-    return [r for r in s.records.split("test") if r.has_gaze]
-
-
-def gaze_scores(s: DemoState) -> dict[str, float]:
-    """NSS and sAUC of the model's sentence maps on the held-out readings (for the ablation table)."""
-    from cogaze.explain.baselines import EncoderPredictor
-    from cogaze.explain.evaluate_gaze import evaluate_gaze
-
-    recs = held_out(s)
-    if not recs:
-        return {}
-    table = evaluate_gaze(recs, {"model": EncoderPredictor(s.encoder, s.encoder.geometry)}, baselines=False,
-                          icc_boot=100, sauc_splits=20, seed=s.cfg.seed)
-    return {"gaze NSS": table["model"]["nss"].mean, "gaze sAUC": table["model"]["sauc"].mean}
+    return held_out_gaze(s.records)
 
 
 def gaze_stage(s: DemoState) -> None:
@@ -30,7 +18,7 @@ def gaze_stage(s: DemoState) -> None:
     from cogaze.explain.evaluate_gaze import evaluate_gaze, gaze_table_rows
     from cogaze.explain.predict import ground_report, scanpath_from_prediction
     from cogaze.gaze.heatmaps import reading_maps
-    from cogaze.report.overlay import draw_scanpath, gaze_panel
+    from cogaze.html.overlay import draw_scanpath, gaze_panel
 
     recs = held_out(s)
     s.page.add_section("Where the radiologist looks", "Predicted gaze (transcript->patch similarity, as trained "

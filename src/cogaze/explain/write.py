@@ -2,7 +2,7 @@
 
 Files (all written atomically: temp file in the folder, then ``os.replace``):
 
-* ``map_00.png``, ``map_01.png``, ...: one overlay per prediction (``cogaze.report.overlay``), on the
+* ``map_00.png``, ``map_01.png``, ...: one overlay per prediction (``cogaze.html.overlay``), on the
   image shrunk so its longer side is at most ``max_side`` pixels;
 * ``scanpath.png`` when a scanpath is given;
 * ``explanation.json``: ``image_size``, ``view``, ``temperature``, and per map its ``text``,
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,28 +24,14 @@ from PIL import Image
 
 from cogaze.explain.predict import GazePrediction, GroundedSentence
 from cogaze.explain.scanpath import Fixation
-from cogaze.report.overlay import draw_scanpath, heatmap_overlay
+from cogaze.html.overlay import draw_scanpath, heatmap_overlay
+from cogaze.io import atomic_write_bytes
 
 JSON_NAME = "explanation.json"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _png(array: np.ndarray) -> bytes:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from cogaze.gaze.authors import authors_rows
 from cogaze.gaze.filtering import FilterCounts
 from cogaze.gaze.heatmaps import HeatmapOptions
 from cogaze.gaze.targets import reading_patch_maps, reading_texts
+from cogaze.io import atomic_path
 
 FORMAT = "cogaze-gaze-cache/1"
 META_KEY = "cogaze_gaze"
@@ -197,15 +196,8 @@ def _current(out: Path, fp: str) -> dict | None:
 
 def _write(out: Path, tensors: dict[str, np.ndarray], info: dict) -> None:
     """Atomic write: temp file in the same folder, then os.replace."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)})
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(info)})
 
 
 class GazeCache:

@@ -14,8 +14,8 @@ the best validation mean AUROC is kept.
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -34,6 +34,7 @@ from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import read_image
 from cogaze.data.records import ImageRecord
 from cogaze.errors import ConfigError, DataError
+from cogaze.io import atomic_write_json, current_umask
 from cogaze.models.backbones import (
     BackboneConfig,
     build_vision_backbone,
@@ -197,12 +198,13 @@ def _save(backbone: nn.Module, cfg: BackboneTrainConfig, result: BackboneResult)
     out = result.out_dir
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
     try:
         backbone.save_pretrained(tmp, safe_serialization=True)
         save_config(cfg, tmp / "train_config.yaml")
         info = {"best_epoch": result.best_epoch, "best_val_mean_auroc": result.best_val_auroc,
                 "n_train": result.n_train, "n_val": result.n_val, "history": result.history}
-        (tmp / "backbone_train.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        atomic_write_json(tmp / "backbone_train.json", info)
         if out.exists():
             if not (out / "backbone_train.json").is_file():
                 raise ConfigError(f"{out} exists and is no cogaze backbone folder; refusing to overwrite it")

@@ -8,19 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cogaze.data.records import VIEW_POSITIONS, parse_view
+from cogaze.data.records import view_index
 from cogaze.errors import DataError
 from cogaze.models.tokenizer import REPORT_PREFIX, TRANSCRIPT_PREFIX, context_string
-
-_VIEW_INDEX = {v: i for i, v in enumerate(VIEW_POSITIONS)}
-
-
-def view_index(view: object) -> int:
-    """Index into VIEW_POSITIONS; unknown or unparseable views map to UNKNOWN."""
-    try:
-        return _VIEW_INDEX[parse_view(view)]
-    except ValueError:
-        return _VIEW_INDEX["UNKNOWN"]
 
 
 def batch_ids(samples: Sequence[dict[str, Any]]) -> str:

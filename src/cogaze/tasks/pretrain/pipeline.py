@@ -17,14 +17,15 @@ import numpy as np
 
 from cogaze.data.dataset import load_dataset
 from cogaze.data.records import RecordSet
-from cogaze.data.samples import PretrainSamples
 from cogaze.errors import ConfigError, OnError
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
 from cogaze.models.backbones import build_vision_backbone
-from cogaze.models.feature_cache import FeatureCache, build_feature_cache
 from cogaze.models.pretrained import image_geometry, patch_grid
 from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.tasks.pretrain.feature_cache import FeatureCache, build_feature_cache
 from cogaze.tasks.pretrain.run import fit, is_launch_rank_zero, resume
+from cogaze.tasks.pretrain.samples import PretrainSamples
+from cogaze.tasks.pretrain.sources import record_sources, resolve_sources
 
 log = logging.getLogger("cogaze.pretrain")
 
@@ -117,6 +118,10 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
         records = loaded.records
     config.data.root = str(data_dir)
     _copy_tokenizer(config, run)
+    if is_launch_rank_zero():
+        record_sources(config.model, run)
+    else:
+        resolve_sources(config.model, run)
     train, val = build_samples(config, records, run, gaze_cache, feature_cache)
     log.info("pretraining on %d train / %d val images", len(train), len(val))
     return fit(config, train, val, run)
@@ -128,6 +133,7 @@ def resume_pretrain(run_dir: str | Path, overrides: tuple[str, ...] = (), on_err
 
     run = Path(run_dir)
     config = load_config(PretrainConfig, run / "config.yaml", overrides)
+    resolve_sources(config.model, run)
     loaded = load_dataset(config.data.root, on_error=on_error)
     train, val = build_samples(config, loaded.records, run)
     return resume(run, train, val, overrides)

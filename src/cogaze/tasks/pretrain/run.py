@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader
 
 from cogaze.config import config_to_dict, load_config, save_config
 from cogaze.errors import ConfigError
+from cogaze.io import atomic_write_json, atomic_write_text, current_umask
 from cogaze.models.cogaze import resolve_text_vocab
 from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.pretrain.collate import PretrainCollator
@@ -51,10 +52,7 @@ log = logging.getLogger("cogaze.pretrain")
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, default=None)
 
 
 def _devices(value: str) -> Any:
@@ -101,7 +99,7 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
 def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
     """Per-class positive counts over the training samples (spec 1.3).
 
-    Lazy sample sets (``cogaze.data.samples.PretrainSamples``) answer from their records without
+    Lazy sample sets (``cogaze.tasks.pretrain.samples.PretrainSamples``) answer from their records without
     reading a single image.
     """
     if hasattr(samples, "label_matrix"):
@@ -117,11 +115,12 @@ def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = Fa
     """
     ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=ckpt_dir.parent, prefix=f".{ckpt_dir.name}."))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a run folder is meant to be shared
     skip_backbone = bool(module.config.model.vision.source) and not module.config.model.train_vision
     state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()
              if not (skip_backbone and k.startswith("vision_backbone."))}
     save_file(state, str(tmp / "model.safetensors"))
-    (tmp / "config.json").write_text(json.dumps(config_to_dict(module.config), indent=2), encoding="utf-8")
+    atomic_write_json(tmp / "config.json", config_to_dict(module.config), default=None)
     opt = module.trainer.optimizers[0]
     epoch, batch = (module.global_epoch, module.batches_done) if mid_epoch else (module.global_epoch + 1, 0)
     torch.save({"optimizer": opt.state_dict(), "scheduler": module.plateau.state_dict(),
@@ -187,10 +186,7 @@ def _truncate_metrics(path: Path, state: dict[str, Any]) -> None:
         if (row["split"] == "train" and row["step"] < state["global_step"]) or \
                 (row["split"] != "train" and row["epoch"] < state["epoch"]):
             keep.append(line + "\n")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(keep)
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(keep))
 
 
 def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:

@@ -1,7 +1,7 @@
 """Gaze pictures: heatmap overlays on an X-ray, true-vs-predicted panels, scanpath drawings.
 
 All functions take a grayscale uint8 (H, W) image (or RGB (H, W, 3)) and return RGB uint8 arrays,
-ready for :meth:`cogaze.report.page.ReportPage.add_image_grid` or ``PIL.Image.fromarray(...).save``.
+ready for :meth:`cogaze.html.page.ReportPage.add_image_grid` or ``PIL.Image.fromarray(...).save``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from PIL import Image, ImageDraw, ImageFont
 
-from cogaze.explain.backproject import unflatten_square
+from cogaze.data.geometry import unflatten_square
 
 # A jet-like map without jet's dark ends: blue -> cyan -> green -> yellow -> red. Every colour on it
 # has (max channel - min channel) = 1, so the colourfulness of an overlaid pixel is exactly

@@ -20,7 +20,7 @@ from cogaze.data.records import ImageRecord, RecordSet
 from cogaze.errors import DataError
 from cogaze.gaze.cache import GazeCache
 from cogaze.gaze.targets import reading_rows
-from cogaze.models.feature_cache import FeatureCache
+from cogaze.tasks.pretrain.feature_cache import FeatureCache
 
 
 class PretrainSamples:
@@ -29,7 +29,7 @@ class PretrainSamples:
     ``gaze_cache``: a built :class:`~cogaze.gaze.cache.GazeCache` (checked against ``geometry`` and
     ``grid``); without one, gaze rows are rendered from ``record.gaze`` on the fly when ``grid`` is given,
     and no gaze is attached when it is not. ``use_gaze=False`` drops gaze entirely (ablation). ``features``: a built
-    :class:`~cogaze.models.feature_cache.FeatureCache`; samples then carry ``vision_features`` (float32,
+    :class:`~cogaze.tasks.pretrain.feature_cache.FeatureCache`; samples then carry ``vision_features`` (float32,
     (1+P, Dv), read from the memory map) instead of ``pixel_values`` and no image is read.
     """
 

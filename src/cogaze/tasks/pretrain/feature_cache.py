@@ -23,7 +23,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import read_image
 from cogaze.data.records import ImageRecord
 from cogaze.errors import DataError
+from cogaze.io import atomic_write_text
 from cogaze.models.backbones import vision_tokens
 
 FORMAT = "cogaze-feature-cache/1"
@@ -165,10 +165,7 @@ def _current(folder: Path, fingerprint: str) -> dict[str, Any] | None:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 @torch.no_grad()
