@@ -3,11 +3,11 @@
 import json
 
 import torch
-from tests.fixture_trees import build_dataset
 
 from cogaze.cli import main
 from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.models.pretrained import load_pretrained
+from fixture_trees import build_dataset
 
 TINY = [
     "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",

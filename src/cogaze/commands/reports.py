@@ -14,24 +14,23 @@ from typing import Any
 
 import click
 
-from cogaze.commands.tasks import load_encoder
+from cogaze.commands.tasks import load_encoder, open_store, store_option
 from cogaze.errors import ConfigError
 
 
-def report_items(encoder: Any, data_dir: str, split: str) -> list:
-    """ReportItems of the frontal images of ``split`` (pixels through the encoder's geometry)."""
-    import torch
-
+def report_items(encoder: Any, data_dir: str, split: str, store: Any = None) -> list:
+    """ReportItems of the frontal images of ``split`` (pixels through the encoder's geometry, from the
+    files or a prepared image ``store``)."""
     from cogaze.data.dataset import load_dataset
-    from cogaze.data.images import read_image
+    from cogaze.data.pixels import ModelImages
     from cogaze.tasks.phantom_sets import frontal_split
     from cogaze.tasks.report_generation import ReportItem
 
     records = frontal_split(load_dataset(data_dir).records, split)
-    geometry = encoder.geometry
+    images = ModelImages(encoder.geometry, store)
     return [ReportItem(r.dicom_id, r.subject_id, r.findings.strip(), r.view, r.indication.strip(),
-                       r.history.strip(), pixel_values=torch.from_numpy(geometry.transform_image(read_image(r.image_path))))
-            for r in records if r.image_path is not None]
+                       r.history.strip(), pixel_values=images.pixels(r.dicom_id, r.image_path))
+            for r in records if r.image_path is not None or store is not None]
 
 
 @click.command("train-report", context_settings={"ignore_unknown_options": True})
@@ -42,8 +41,10 @@ def report_items(encoder: Any, data_dir: str, split: str) -> list:
               help="Report-generation YAML (configs/report/*.yaml).")
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: config.yaml, tokenizer/, model.safetensors, train_summary.json.")
+@store_option
 @click.argument("overrides", nargs=-1)
-def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str, overrides: tuple[str, ...]) -> None:
+def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str, store: str | None,
+                 overrides: tuple[str, ...]) -> None:
     """Train a report generator on the train split, selecting the best epoch on val.
 
     OVERRIDES are ReportGenConfig settings such as train.epochs=2 decoder.num_beams=1.
@@ -55,8 +56,9 @@ def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str,
 
     config = load_config(ReportGenConfig, config_path, overrides)
     encoder = load_encoder(checkpoint)
-    train = report_items(encoder, data_dir, "train")
-    val = report_items(encoder, data_dir, "val")
+    images = open_store(store, data_dir)
+    train = report_items(encoder, data_dir, "train", images)
+    val = report_items(encoder, data_dir, "val", images)
     problems = Problems("skip")
     tokenizer = encoder.tokenizer if config.variant == "decoder" else None
     result = train_report_generator(config, encoder, train, val, run_dir, tokenizer=tokenizer, problems=problems)
@@ -81,10 +83,11 @@ def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str,
 @click.option("--out", default="reports.csv", show_default=True, type=click.Path(dir_okay=False),
               help="Output CSV (dicom_id, reference_report, generated_report); a summary JSON goes beside it.")
 @click.option("--num-beams", type=int, default=None, help="Beam width [default: the run's decoder.num_beams].")
+@store_option
 @click.option("--baselines", is_flag=True,
               help="Also write <out stem>_most_common.csv and <out stem>_nearest_neighbour.csv.")
 def generate(report_run: str, checkpoint: str, data_dir: str, split: str, out: str, num_beams: int | None,
-             baselines: bool) -> None:
+             store: str | None, baselines: bool) -> None:
     """Generate a report per frontal image of SPLIT and write the CSV `cogaze evaluate reports` reads."""
     from cogaze.tasks.report_generation import generate_reports, load_report_generator, precompute_features
     from cogaze.tasks.report_generation.baselines import most_common_report, nearest_neighbour_reports
@@ -96,8 +99,9 @@ def generate(report_run: str, checkpoint: str, data_dir: str, split: str, out: s
         raise ConfigError(f"--report-run {run}: no model.safetensors / config.yaml; pass the folder written by "
                           "`cogaze train-report --run-dir`")
     encoder = load_encoder(checkpoint)
-    train = report_items(encoder, data_dir, "train")
-    items = report_items(encoder, data_dir, split)
+    images = open_store(store, data_dir)
+    train = report_items(encoder, data_dir, "train", images)
+    items = report_items(encoder, data_dir, split, images)
     generator = load_report_generator(run, encoder, train)
     hyps = generate_reports(generator, encoder, items, out, num_beams=num_beams)
     files = {"model": str(out)}

@@ -39,8 +39,27 @@ def load_encoder(checkpoint: str | Path) -> Any:
     return load_pretrained(path)
 
 
+def store_option(f):
+    """--store: a prepared image store of the --data folder."""
+    return click.option("--store", type=click.Path(file_okay=False), default=None,
+                        help="Prepared image store of the --data folder (`cogaze data prepare`): read images "
+                             "from it instead of decoding the files.")(f)
+
+
+def open_store(store: str | None, data_dir: str | None) -> Any:
+    """The ImageStore at ``store`` (None without one); --store needs --data."""
+    if not store:
+        return None
+    if not data_dir:
+        raise ConfigError("--store holds the images of a cogaze dataset folder: use it with --data")
+    from cogaze.data.store import ImageStore
+
+    return ImageStore(store)
+
+
 def data_options(f):
-    """--data / --dataset / --split-dir / --image-root: where the images come from."""
+    """--data / --dataset / --split-dir / --image-root / --store: where the images come from."""
+    f = store_option(f)
     f = click.option("--image-root", type=click.Path(file_okay=False), default=None,
                      help="Image folder of the downstream dataset (with --dataset).")(f)
     f = click.option("--split-dir", type=click.Path(file_okay=False), default=None,
@@ -67,10 +86,11 @@ class Source:
     """Items of one data source, with the encoder's geometry."""
 
     def __init__(self, encoder: Any, data_dir: str | None, dataset: str | None, split_dir: str | None,
-                 image_root: str | None) -> None:
+                 image_root: str | None, store: str | None = None) -> None:
         check_source(data_dir, dataset, split_dir, image_root)
         self.encoder, self.data_dir, self.dataset = encoder, data_dir, dataset
         self.split_dir, self.image_root = split_dir, image_root
+        self.store = open_store(store, data_dir)
         self._records = None
 
     @property
@@ -95,7 +115,7 @@ class Source:
             return self._downstream(split, fraction)
         from cogaze.tasks.phantom_sets import classification_items
 
-        return classification_items(self.records, self.encoder.geometry, split, classes)
+        return classification_items(self.records, self.encoder.geometry, split, classes, self.store)
 
     def segmentation(self, split: str, finding: str, fraction: int = 100):
         """Segmentation items of ``split`` (phantom: masks of ``finding``)."""
@@ -103,7 +123,8 @@ class Source:
             return self._downstream(split, fraction, with_masks=True)
         from cogaze.tasks.phantom_sets import segmentation_items
 
-        return segmentation_items(self.data_dir, self.records, self.encoder.geometry, split, finding)  # type: ignore[arg-type]
+        return segmentation_items(self.data_dir, self.records, self.encoder.geometry, split, finding,  # type: ignore[arg-type]
+                                  self.store)
 
 
 def split_list(value: str | None) -> list[str]:
@@ -131,7 +152,7 @@ def finish(result: Any, out: str) -> None:
               help="Results JSON.")
 @click.argument("overrides", nargs=-1)
 def zeroshot(checkpoint: str, data_dir: str | None, dataset: str | None, split_dir: str | None,
-             image_root: str | None, prompts: str | None, classes: str | None, split: str, out: str,
+             image_root: str | None, store: str | None, prompts: str | None, classes: str | None, split: str, out: str,
              overrides: tuple[str, ...]) -> None:
     """Zero-shot classification with prompt ensembles: AUROC / F1 per class vs the negative class.
 
@@ -148,7 +169,7 @@ def zeroshot(checkpoint: str, data_dir: str | None, dataset: str | None, split_d
         config.negative_class = "No Finding"  # the phantom / MIMIC label for a normal study
     prompt_lists = load_prompts(config.prompts)  # bad prompt files fail before the model loads
     encoder = load_encoder(checkpoint)
-    source = Source(encoder, data_dir, dataset, split_dir, image_root)
+    source = Source(encoder, data_dir, dataset, split_dir, image_root, store)
     if dataset:
         items = source.classification(split)
     else:
@@ -170,6 +191,7 @@ def zeroshot(checkpoint: str, data_dir: str | None, dataset: str | None, split_d
 @click.option("--checkpoint", required=True, type=click.Path(), help="Pretraining run folder.")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A cogaze dataset folder (phantom or MIMIC-CXR layout): images with reports.")
+@store_option
 @click.option("--per-class", type=int, default=200, show_default=True, help="Images sampled per class.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the per-class draw.")
 @click.option("--classes", default=None, help="Comma-separated classes [default: the MIMIC-5x200 five].")
@@ -179,7 +201,7 @@ def zeroshot(checkpoint: str, data_dir: str | None, dataset: str | None, split_d
 @click.option("--out", default="retrieval.json", show_default=True, type=click.Path(dir_okay=False),
               help="Results JSON; the sampled ids go to <out stem>_sample.json beside it.")
 @click.argument("overrides", nargs=-1)
-def retrieve(checkpoint: str, data_dir: str, per_class: int, seed: int, classes: str | None, split: str,
+def retrieve(checkpoint: str, data_dir: str, store: str | None, per_class: int, seed: int, classes: str | None, split: str,
              sample_file: str | None, out: str, overrides: tuple[str, ...]) -> None:
     """Image -> report retrieval on a class-balanced sample: P@K and R@K (hit rate).
 
@@ -193,7 +215,7 @@ def retrieve(checkpoint: str, data_dir: str, per_class: int, seed: int, classes:
     config.classes = split_list(classes) or config.classes
     config.sample_file = sample_file
     encoder = load_encoder(checkpoint)
-    items = Source(encoder, data_dir, None, None, None).classification(split, config.classes)
+    items = Source(encoder, data_dir, None, None, None, store).classification(split, config.classes)
     result = run_retrieval(encoder, items, config)
     sample_path = Path(out).with_name(f"{Path(out).stem}_sample.json")
     write_sample(result.sample, sample_path, None if sample_file else seed)
@@ -215,7 +237,7 @@ def retrieve(checkpoint: str, data_dir: str, per_class: int, seed: int, classes:
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Results JSON [default: TASK.json].")
 @click.argument("overrides", nargs=-1)
 def finetune(task: str, checkpoint: str, data_dir: str | None, dataset: str | None, split_dir: str | None,
-             image_root: str | None, finding: str, classes: str | None, mode: str, fractions: str, seeds: int,
+             image_root: str | None, store: str | None, finding: str, classes: str | None, mode: str, fractions: str, seeds: int,
              out: str | None, overrides: tuple[str, ...]) -> None:
     """Supervised classification or segmentation at label fractions over seeds (mean ± std on test,
     model selection on val).
@@ -245,7 +267,7 @@ def finetune(task: str, checkpoint: str, data_dir: str | None, dataset: str | No
     else:
         config.finetune_encoder = mode == "finetune"
     encoder = load_encoder(checkpoint)
-    source = Source(encoder, data_dir, dataset, split_dir, image_root)
+    source = Source(encoder, data_dir, dataset, split_dir, image_root, store)
     if task == "classification":
         names = split_list(classes) or None
         train: Any = ({f: source.classification("train", names, f) for f in frac_list} if dataset

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch.utils.data import Sampler
 
 from cogaze.models.cogaze import CoGazeModel
+from cogaze.models.pretrained import image_geometry
+from cogaze.tasks.pretrain.collate import finish_batch
 from cogaze.tasks.pretrain.config import PretrainConfig
 
 TENSOR_KEYS = ("dicom_ids", "study_keys")
@@ -66,6 +68,7 @@ class PretrainModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.model = CoGazeModel(config.model)
+        self.geometry = image_geometry(config.model)
         self.metrics_path = None if metrics_path is None else Path(metrics_path)
         self.resume_state = resume_state
         self.epoch_offset = int(resume_state["epoch"]) if resume_state else 0
@@ -196,6 +199,9 @@ class PretrainModule(L.LightningModule):
             self.plateau.step(self.last_val["loss"])
         if self.on_epoch_end_fn is not None:
             self.on_epoch_end_fn(self)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return finish_batch(batch, self.geometry)  # uint8 images are normalised on the device
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         keep = {k: batch.pop(k) for k in TENSOR_KEYS if k in batch}
