@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from cogaze.data.geometry import ImageGeometry, Layout
 from cogaze.errors import DataError
@@ -144,8 +145,9 @@ class ImageStore:
         self.check_size(geometry.size)
         lay = self.layout(key, geometry.size)
         stored = self.resized(key)
-        if geometry.size != self.size:
-            stored = geometry.resize(stored, lay.width, lay.height)
+        if geometry.size != self.size:  # the stored image spans the whole original: resize all of it
+            stored = np.asarray(Image.fromarray(stored).resize((lay.resized_width, lay.resized_height),
+                                                               Image.Resampling.BICUBIC))
         return np.array(geometry.crop(stored, lay.width, lay.height)), lay
 
     def verify(self) -> list[str]:
