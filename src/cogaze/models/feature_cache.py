@@ -208,7 +208,9 @@ def build_feature_cache(
     was_training = backbone.training
     backbone.eval()
     name = f"features-{fp[:16]}.npy"
-    tmp = folder / f".{name}.tmp"
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")  # unique: ranks may race
+    os.close(fd)
+    tmp = Path(tmp_name)
     arr = None
     try:
         for start in range(0, len(recs), max(1, batch_size)):

@@ -31,27 +31,63 @@ def retrieval_top1(vision: torch.Tensor, report: torch.Tensor, study_keys: list)
 
 
 class EpochSampler(Sampler[int]):
-    """Shuffles with seed + the *global* epoch (which survives resumes); shards across ranks.
+    """Shuffles with seed + the *global* epoch (which survives resumes); shards across ranks by batch.
 
-    ``skip = (epoch, k)`` drops the first ``k`` indices of this rank's order in that epoch only: a run
-    resumed mid-epoch sees exactly the batches it had not consumed yet.
+    Global batch k of an epoch is ``order[k*B*W : (k+1)*B*W]`` (B images per rank, W ranks) and rank r
+    takes its r-th block of B: the W ranks of one step see exactly the images one process would see
+    with batch W x B, no image twice and none left out but the drop-last remainder (< W x B images, as
+    for one process). ``batch=1`` interleaves ranks image by image. ``skip = (epoch, k)`` drops the
+    first ``k`` indices of this rank's order in that epoch only: a run resumed mid-epoch sees exactly
+    the batches it had not consumed yet.
     """
 
     def __init__(self, n: int, seed: int, epoch_fn: Callable[[], int], rank: int = 0, world: int = 1,
-                 skip: tuple[int, int] = (0, 0)):
+                 skip: tuple[int, int] = (0, 0), batch: int = 1):
+        if not 0 <= rank < world or batch < 1:
+            raise ValueError(f"bad sharding rank={rank} world={world} batch={batch}")
         self.n, self.seed, self.epoch_fn, self.rank, self.world = n, seed, epoch_fn, rank, world
-        self.skip = skip
+        self.skip, self.batch = skip, batch
 
     def _skipped(self) -> int:
         return self.skip[1] if self.epoch_fn() == self.skip[0] else 0
 
     def __len__(self) -> int:
-        return max(self.n // self.world - self._skipped(), 0)
+        step = self.batch * self.world
+        return max((self.n // step) * self.batch - self._skipped(), 0)
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch_fn())
-        order = torch.randperm(self.n, generator=g)[: (self.n // self.world) * self.world]
-        return iter(order[self.rank :: self.world][self._skipped():].tolist())
+        step = self.batch * self.world
+        order = torch.randperm(self.n, generator=g)[: (self.n // step) * step]
+        mine = order.view(-1, self.world, self.batch)[:, self.rank].reshape(-1)
+        return iter(mine[self._skipped():].tolist())
+
+
+def load_optimizer_state(strategy: Any, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a full optimizer state dict (as ``save_checkpoint`` writes it) into ``optimizer``.
+
+    Under FSDP (the model already wrapped when Lightning calls ``configure_optimizers``) every rank
+    turns the full, parameter-id-keyed state into its own shard, as Lightning's FSDP loader does; the
+    other strategies hold whole parameters and load it as it is.
+    """
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    if isinstance(strategy, FSDPStrategy):
+        from torch.distributed.fsdp import (
+            FullOptimStateDictConfig,
+            FullStateDictConfig,
+            OptimStateKeyType,
+            StateDictType,
+        )
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        model = strategy.model
+        with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(rank0_only=False),
+                                  FullOptimStateDictConfig(rank0_only=False)):
+            if state.get("state") and isinstance(next(iter(state["state"])), int):
+                state = FSDP.rekey_optim_state_dict(state, OptimStateKeyType.PARAM_NAME, model)
+            state = FSDP.optim_state_dict_to_load(model, optimizer, state)
+    optimizer.load_state_dict(state)
 
 
 class PretrainModule(L.LightningModule):
@@ -118,7 +154,7 @@ class PretrainModule(L.LightningModule):
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=o.plateau_factor, patience=o.plateau_patience)
         if self.resume_state:
-            opt.load_state_dict(self.resume_state["optimizer"])
+            load_optimizer_state(self.trainer.strategy, opt, self.resume_state["optimizer"])
             self.plateau.load_state_dict(self.resume_state["scheduler"])
         return opt
 

@@ -9,7 +9,9 @@ Lightning re-runs the command once per extra device; those processes reuse what 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +39,20 @@ def _copy_tokenizer(config: PretrainConfig, run_dir: Path) -> None:
     dst = run_dir / "tokenizer"
     if src.resolve() == dst.resolve():
         return
-    if not is_launch_rank_zero() and dst.is_dir():  # rank 0 copied it before launching this process
-        config.model.tokenizer = str(dst.resolve())
+    if not is_launch_rank_zero():  # only rank 0 writes the run folder; the others read the same vocabulary
+        if not src.is_dir() and dst.is_dir():
+            config.model.tokenizer = str(dst.resolve())
         return
     if not src.is_dir():
         raise ConfigError(
             f"tokenizer folder {src} not found: train one with `cogaze tokenizer train DATA_DIR --out {src}` "
             "or set model.tokenizer=DIR"
         )
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".tokenizer."))
+    shutil.copytree(src, tmp, dirs_exist_ok=True)
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst)
+    os.replace(tmp, dst)
     config.model.tokenizer = str(dst.resolve())
 
 
@@ -61,8 +66,10 @@ def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path, gaz
     cache = None
     if use_gaze and any(r.has_gaze for r in records):
         path = Path(gaze_cache) if gaze_cache else run_dir / "gaze.safetensors"
-        if is_launch_rank_zero() or not path.is_file():  # other DDP ranks read what rank 0 built
-            result = build_gaze_cache(records, path, geometry, grid, progress=True)
+        # Every rank checks the fingerprint: ranks launched with rank 0 (Lightning's ddp) find its cache up
+        # to date; ranks started on their own (other nodes) may build the same bytes at once (atomic writes).
+        result = build_gaze_cache(records, path, geometry, grid, progress=is_launch_rank_zero())
+        if is_launch_rank_zero():
             log.info("gaze cache %s: %d readings, %d rows (%s)", path, result.readings, result.rows,
                      "built" if result.rebuilt else "up to date")
         cache = GazeCache(path)

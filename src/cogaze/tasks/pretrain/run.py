@@ -16,9 +16,13 @@ from the newest one, skipping the batches of the epoch already consumed, and rep
 order and dropout masks, so the loss sequence equals an uninterrupted run's. ``metrics.jsonl`` is
 cut back to the checkpoint first, so killed runs leave no duplicate rows.
 
-With ``trainer.strategy=ddp`` every rank trains on its own shard of each epoch's order (losses are per
-rank, no cross-rank gather, as in the reference code; DDP averages gradients); only rank 0 writes files,
-the logged train losses are means over ranks, and each rank validates on the whole val set.
+With ``trainer.strategy=ddp`` (one node or several: ``trainer.num_nodes``) every rank trains on its own
+batch-sized blocks of each epoch's order, so one step of W ranks x B images sees the same images as
+one process with W x B (losses are per rank, no cross-rank gather, as in the reference code; DDP
+averages gradients); the logged train losses are means over ranks, each rank validates on the whole
+val set, and only global rank 0 writes files. Checkpoints gather the weights and optimizer state
+through the strategy on every rank (what FSDP needs); ``trainer.strategy=fsdp`` is documented in
+docs/scaling.md. DeepSpeed is refused (its optimizer state only exists in its own pickled format).
 """
 
 from __future__ import annotations
@@ -112,21 +116,27 @@ def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
 def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = False) -> Path:
     """Write weights (safetensors) + config (JSON) + optimizer/scheduler state atomically.
 
-    At an epoch end (default) the state records ``epoch`` = epochs done, ``batch`` = 0; ``mid_epoch``
-    records the current epoch and the batches of it consumed so far.
+    Called on every rank: the weights and the optimizer state are gathered through the Lightning
+    strategy (FSDP assembles the full state dicts from every rank's shards; DDP / one device just
+    read them), then global rank 0 writes. At an epoch end (default) the state records ``epoch`` =
+    epochs done, ``batch`` = 0; ``mid_epoch`` records the current epoch and the batches of it consumed.
     """
+    strategy = module.trainer.strategy
+    full = strategy.lightning_module_state_dict()  # collective under FSDP: every rank must call it
+    opt_state = strategy.optimizer_state(module.trainer.optimizers[0])
+    if not module.trainer.is_global_zero:
+        return ckpt_dir
     ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=ckpt_dir.parent, prefix=f".{ckpt_dir.name}."))
     skip_backbone = bool(module.config.model.vision.source) and not module.config.model.train_vision
-    state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()
-             if not (skip_backbone and k.startswith("vision_backbone."))}
+    state = {k[len("model."):]: v.detach().cpu().contiguous() for k, v in full.items() if k.startswith("model.")}
+    state = {k: v for k, v in state.items() if not (skip_backbone and k.startswith("vision_backbone."))}
     save_file(state, str(tmp / "model.safetensors"))
     (tmp / "config.json").write_text(json.dumps(config_to_dict(module.config), indent=2), encoding="utf-8")
-    opt = module.trainer.optimizers[0]
     epoch, batch = (module.global_epoch, module.batches_done) if mid_epoch else (module.global_epoch + 1, 0)
-    torch.save({"optimizer": opt.state_dict(), "scheduler": module.plateau.state_dict(),
+    torch.save({"optimizer": opt_state, "scheduler": module.plateau.state_dict(),
                 "epoch": epoch, "batch": batch, "global_step": module.total_steps,
-                "best_val": module.best_val}, tmp / "state.pt")
+                "best_val": module.best_val, "strategy": type(strategy).__name__}, tmp / "state.pt")
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     os.replace(tmp, ckpt_dir)
@@ -153,14 +163,16 @@ def _point_last(run_dir: Path, name: str, **info: Any) -> None:
 
 def _epoch_end(run_dir: Path):  # noqa: ANN202
     def hook(module: PretrainModule) -> None:
+        name = f"epoch-{module.global_epoch + 1:04d}"
+        val = module.last_val.get("loss")
+        better = val is not None and val < module.best_val
+        if better:
+            module.best_val = val
+        save_checkpoint(module, run_dir / "checkpoints" / name)  # every rank: the strategy gathers the state
         if not module.trainer.is_global_zero:
             return
-        name = f"epoch-{module.global_epoch + 1:04d}"
-        save_checkpoint(module, run_dir / "checkpoints" / name)
         _point_last(run_dir, name, epoch=module.global_epoch + 1)
-        val = module.last_val.get("loss")
-        if val is not None and val < module.best_val:
-            module.best_val = val
+        if better:
             _atomic_json(run_dir / "checkpoints" / "best.json",
                          {"path": name, "val_loss": val, "epoch": module.global_epoch + 1, "val": module.last_val})
     return hook
@@ -169,10 +181,12 @@ def _epoch_end(run_dir: Path):  # noqa: ANN202
 def _step_end(run_dir: Path, every: int, stop: int):  # noqa: ANN202
     def hook(module: PretrainModule) -> None:
         step = module.total_steps
-        if not module.trainer.is_global_zero or not ((every and step % every == 0) or (stop and step >= stop)):
+        if not ((every and step % every == 0) or (stop and step >= stop)):
             return
         name = f"step-{step:07d}"
-        save_checkpoint(module, run_dir / "checkpoints" / name, mid_epoch=True)
+        save_checkpoint(module, run_dir / "checkpoints" / name, mid_epoch=True)  # every rank
+        if not module.trainer.is_global_zero:
+            return
         _point_last(run_dir, name, epoch=module.global_epoch, batch=module.batches_done, step=step)
     return hook
 
@@ -216,8 +230,11 @@ def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, 
                             reload_each_epoch=module.batch_offset > 0)
     collate = PretrainCollator(tokenizer, config.model.max_text_length)
     d = config.data
+    if "deepspeed" in type(trainer.strategy).__name__.lower():
+        raise ConfigError("trainer.strategy=deepspeed is not supported: its optimizer states are partitioned in "
+                          "DeepSpeed's own pickled checkpoint format; use ddp, or fsdp to shard the model")
     sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size,
-                           skip=(module.epoch_offset, module.batch_offset * d.batch_size))
+                           skip=(module.epoch_offset, module.batch_offset * d.batch_size), batch=d.batch_size)
     train_dl = DataLoader(train, batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
                           drop_last=True, num_workers=d.num_workers)
     val_dl = DataLoader(val, batch_size=d.val_batch_size or d.batch_size, shuffle=False,
