@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cogaze.logs import show_progress, verbosity_options
+
 
 @click.group()
 def data() -> None:
@@ -67,6 +69,7 @@ def summary(directory: str, json_out: str | None, on_error: str) -> None:
 
 
 @data.command("prepare")
+@verbosity_options
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Store folder.")
 @click.option("--size", type=int, default=518, show_default=True,
@@ -95,7 +98,7 @@ def prepare(directory: str, out: str, size: int, workers: int, shard_images: int
         if rec.image_path is not None:
             seen.setdefault(rec.dicom_id, rec.image_path)
     result = prepare_store(list(seen.items()), out, size=size, fast=not exact_decode, workers=workers,  # type: ignore[arg-type]
-                           shard_images=shard_images, root=directory)
+                           shard_images=shard_images, root=directory, progress=show_progress())
     click.echo(ImageStore(out).describe())
     click.echo(f"{result.shards - result.reused_shards} shard(s) written, {result.reused_shards} kept from an "
                "earlier run")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -46,4 +47,4 @@ def explain(checkpoint: str, image_path: str, text: str | None, report: str | No
     path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
     summary = write_explanation(preds, image, out_dir, scanpath=path)
     click.echo(json.dumps({"out": out_dir, "maps": len(preds), "scanpath": len(path),
-                           "files": sorted(summary.get("files", [])) if isinstance(summary, dict) else []}, indent=2))
+                           "files": [str(Path(out_dir) / f) for f in summary["files"]]}, indent=2))

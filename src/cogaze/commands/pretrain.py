@@ -6,8 +6,11 @@ import json
 
 import click
 
+from cogaze.logs import verbosity_options
+
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config (configs/pretrain/*.yaml).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Dataset folder (docs/formats.md).")
 @click.option("--run-dir", type=click.Path(file_okay=False), default="runs/pretrain", show_default=True,

@@ -16,6 +16,7 @@ import click
 
 from cogaze.commands.tasks import load_encoder, open_store, store_option
 from cogaze.errors import ConfigError
+from cogaze.logs import verbosity_options
 
 
 def report_items(encoder: Any, data_dir: str, split: str, store: Any = None) -> list:
@@ -34,6 +35,7 @@ def report_items(encoder: Any, data_dir: str, split: str, store: Any = None) -> 
 
 
 @click.command("train-report", context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.option("--checkpoint", required=True, type=click.Path(), help="Pretraining run folder (frozen encoder).")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A cogaze dataset folder (phantom or MIMIC-CXR layout).")
@@ -74,6 +76,7 @@ def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str,
 
 
 @click.command("generate")
+@verbosity_options
 @click.option("--report-run", required=True, type=click.Path(file_okay=False),
               help="Report-generation run folder (`cogaze train-report --run-dir`).")
 @click.option("--checkpoint", required=True, type=click.Path(), help="The pretraining run it was trained on.")

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from cogaze.errors import ConfigError
+from cogaze.logs import verbosity_options
 
 DOWNSTREAM = ("nih", "siim", "rsna", "tbx11k", "shenzhen")
 
@@ -140,6 +141,7 @@ def finish(result: Any, out: str) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @data_options
 @click.option("--prompts", default=None,
               help="Prompt YAML (class -> prompts), or the shipped 'paper' / 'phantom' "
@@ -188,6 +190,7 @@ def zeroshot(checkpoint: str, data_dir: str | None, dataset: str | None, split_d
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.option("--checkpoint", required=True, type=click.Path(), help="Pretraining run folder.")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A cogaze dataset folder (phantom or MIMIC-CXR layout): images with reports.")
@@ -224,6 +227,7 @@ def retrieve(checkpoint: str, data_dir: str, store: str | None, per_class: int, 
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.option("--task", required=True, type=click.Choice(["classification", "segmentation"]))
 @data_options
 @click.option("--finding", default="Pleural Effusion", show_default=True,

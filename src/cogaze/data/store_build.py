@@ -30,6 +30,7 @@ from cogaze.data.images import DRAFT_OVERSAMPLE
 from cogaze.data.pixels import resized_image
 from cogaze.data.store import COLUMNS, FORMAT, INDEX, ImageStore, read_json, shard_name
 from cogaze.errors import DataError
+from cogaze.logs import show_progress
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def prepare_store(items: Sequence[tuple[str, Path]], out: str | Path, size: int 
         (folder / INDEX).unlink(missing_ok=True)
     jobs = [(items[r][0], str(items[r][1]), int(size), bool(fast)) for _, rows, _ in todo for r in rows]
     workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=len(items), initial=len(items) - len(jobs), desc="prepare", unit="img", disable=not progress)
+    bar = tqdm(total=len(items), initial=len(items) - len(jobs), desc="prepare", unit="img", disable=not show_progress(progress))
     results = _results(jobs, min(workers, max(len(jobs), 1)))
     try:
         for i, rows, fp in todo:

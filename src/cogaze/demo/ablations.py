@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from cogaze.demo.stages import DemoState
+from cogaze.logs import Progress
 
 VARIANTS: dict[str, list[str]] = {
     "CoGaze (full)": [],
@@ -47,13 +48,16 @@ def ablations(s: DemoState) -> None:
 
     seeds = list(range(s.cfg.ablation_seeds))
     results: dict[str, dict[str, list[float]]] = {}
-    for name, overrides in VARIANTS.items():
-        for seed in seeds:
+    progress = Progress(len(VARIANTS) * len(seeds), "ablation run")
+    for v, (name, overrides) in enumerate(VARIANTS.items()):
+        for k, seed in enumerate(seeds):
+            progress.step(v * len(seeds) + k, f"now '{name}', seed {seed}")
             run = s.out / "ablations" / f"{variant_slug(name)}-seed{seed}"
             pretrain_run(s, run, [*overrides, f"trainer.max_epochs={s.cfg.ablation_epochs}",
                                   f"trainer.seed={s.cfg.seed + 1000 * seed}"])
             for metric, value in score_run(s, run).items():
                 results.setdefault(name, {}).setdefault(metric, []).append(float(value))
+    progress.step(len(VARIANTS) * len(seeds), "every variant scored")
     s.results["ablations"] = results
     s.page.add_section("Ablations", f"Each variant pretrained on the phantom for {s.cfg.ablation_epochs} epochs "
                        f"with {len(seeds)} seed(s); means with "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Sampler
 
+from cogaze.logs import Progress
 from cogaze.models.cogaze import CoGazeModel
 from cogaze.models.pretrained import image_geometry
 from cogaze.tasks.pretrain.collate import finish_batch
 from cogaze.tasks.pretrain.config import PretrainConfig
 
+log = logging.getLogger("cogaze.pretrain")
 TENSOR_KEYS = ("dicom_ids", "study_keys")
 
 
@@ -117,6 +120,9 @@ class PretrainModule(L.LightningModule):
         self.epochs_done = self.epoch_offset
         self.batches_done = self.batch_offset  # of the current epoch, counted from its first batch
         self._step_at_batch_start = 0
+        self._epoch_loss: list[float] = []
+        self._epochs_progress: Progress | None = None
+        self._batches_progress: Progress | None = None
         self.stopped_at: dict[str, int] | None = None
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self.last_val: dict[str, float] = {}
@@ -158,8 +164,19 @@ class PretrainModule(L.LightningModule):
             self.plateau.load_state_dict(self.resume_state["scheduler"])
         return opt
 
+    def on_fit_start(self) -> None:
+        t = self.config.trainer
+        if self.trainer.is_global_zero:
+            self._epochs_progress = Progress(t.max_epochs - self.epoch_offset, "pretraining epoch", log.info,
+                                             offset=self.epoch_offset)
+
     def on_train_epoch_start(self) -> None:
         self.batches_done = self.epoch_batch(0)
+        self._epoch_loss = []
+        if self.trainer.is_global_zero:  # a line every 30 s inside long epochs
+            n = self.trainer.num_training_batches
+            self._batches_progress = Progress(n, f"epoch {self.global_epoch + 1} batch", log.info, every_s=30.0,
+                                              offset=self.epoch_batch(0))
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Dropout randomness depends only on (seed, epoch, batch-in-epoch, rank): resumes replay it exactly.
@@ -171,6 +188,7 @@ class PretrainModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.model(batch)
         n = len(batch["view_ids"])
+        self._epoch_loss.append(float(out.loss.detach()))
         self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=n)
         self._write({"step": self.total_steps, "epoch": self.global_epoch, "batch": self.epoch_batch(batch_idx),
                      "split": "train", **self._rank_mean(out.losses),
@@ -194,6 +212,8 @@ class PretrainModule(L.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.batches_done = self.epoch_batch(batch_idx) + 1
+        if self._batches_progress is not None and self.batches_done - self.epoch_batch(0) < self.trainer.num_training_batches:
+            self._batches_progress.step(self.batches_done - self.epoch_batch(0))
         stepped = self.global_step > self._step_at_batch_start
         if stepped and not self.epoch_finished and self.on_step_end_fn is not None:
             self.on_step_end_fn(self)
@@ -233,6 +253,12 @@ class PretrainModule(L.LightningModule):
         self.epochs_done = self.global_epoch + 1
         if self.plateau is not None and "loss" in self.last_val:
             self.plateau.step(self.last_val["loss"])
+        if self._epochs_progress is not None:
+            v = self.last_val
+            detail = f"train loss {sum(self._epoch_loss) / max(len(self._epoch_loss), 1):.4f}"
+            if "loss" in v:
+                detail += f", val loss {v['loss']:.4f}, val retrieval top-1 {v.get('retrieval_top1', float('nan')):.3f}"
+            self._epochs_progress.step(self.epochs_done - self.epoch_offset, detail)
         if self.on_epoch_end_fn is not None:
             self.on_epoch_end_fn(self)
 

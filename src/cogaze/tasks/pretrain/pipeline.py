@@ -25,6 +25,7 @@ from cogaze.data.samples import PretrainSamples
 from cogaze.data.store import ImageStore
 from cogaze.errors import ConfigError, DataError, OnError
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
+from cogaze.logs import show_progress
 from cogaze.models.backbones import build_vision_backbone
 from cogaze.models.feature_cache import FeatureCache, build_feature_cache
 from cogaze.models.pretrained import image_geometry, patch_grid
@@ -68,7 +69,7 @@ def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path, gaz
         path = Path(gaze_cache) if gaze_cache else run_dir / "gaze.safetensors"
         # Every rank checks the fingerprint: ranks launched with rank 0 (Lightning's ddp) find its cache up
         # to date; ranks started on their own (other nodes) may build the same bytes at once (atomic writes).
-        result = build_gaze_cache(records, path, geometry, grid, progress=is_launch_rank_zero())
+        result = build_gaze_cache(records, path, geometry, grid, progress=show_progress(is_launch_rank_zero()))
         if is_launch_rank_zero():
             log.info("gaze cache %s: %d readings, %d rows (%s)", path, result.readings, result.rows,
                      "built" if result.rebuilt else "up to date")

@@ -45,6 +45,7 @@ from torch.utils.data import DataLoader
 
 from cogaze.config import config_to_dict, load_config, save_config
 from cogaze.errors import ConfigError
+from cogaze.logs import tame_lightning
 from cogaze.models.cogaze import resolve_text_vocab
 from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.pretrain.collate import PretrainCollator
@@ -89,6 +90,7 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
     the next ones); it costs one discarded prefetched batch per epoch, so it is off otherwise.
     """
     t = config.trainer
+    tame_lightning()  # one line per Lightning message, no advertisements
     limit = lambda x: int(x) if x > 1 else x  # noqa: E731
     return L.Trainer(
         max_epochs=t.max_epochs if max_epochs is None else max_epochs, max_steps=max_steps,
@@ -243,6 +245,7 @@ def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, 
         with warnings.catch_warnings():
             # The vision backbone runs in eval mode on purpose (frozen, or frozen BatchNorm statistics).
             warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning internals
             trainer.fit(module, train_dl, val_dl)
     summary = {"epochs": module.epochs_done, "steps": module.total_steps,
                "val": module.last_val, "retrieval_top1": module.last_val.get("retrieval_top1"),
