@@ -92,6 +92,25 @@ def tame_lightning() -> None:
         logging.getLogger(name).setLevel(level)
 
 
+_LOCAL_BARS = ("Loading weights", "Writing model shards")
+
+
+def quiet_local_model_bars() -> None:
+    """Hide transformers' bars for loading / saving a local model (instant here, one per model built);
+    download bars stay. Needs ``transformers.utils.logging.set_tqdm_hook`` (transformers 5), else no-op."""
+    from transformers.utils import logging as hf_logging
+
+    if not hasattr(hf_logging, "set_tqdm_hook"):
+        return
+
+    def hook(factory, args, kwargs):  # noqa: ANN001, ANN202
+        if kwargs.get("desc") in _LOCAL_BARS:
+            kwargs = {**kwargs, "disable": True}
+        return factory(*args, **kwargs)
+
+    hf_logging.set_tqdm_hook(hook)
+
+
 def _duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:
