@@ -56,7 +56,7 @@ def zeroshot(encoder: Any, source: DataSource, split: str = "test", prompts: str
 
 def retrieve(encoder: Any, data_dir: str | Path, split: str = "test", per_class: int = 200, seed: int = 0,
              classes: Sequence[str] | None = None, sample_file: str | Path | None = None,
-             overrides: Sequence[str] = ()) -> Any:
+             overrides: Sequence[str] = (), store: str | Path | None = None) -> Any:
     """Image -> report retrieval on a class-balanced sample of a dataset folder; returns a RetrievalResult."""
     from cogaze.config import load_config
     from cogaze.tasks.retrieval import RetrievalConfig, run_retrieval
@@ -66,7 +66,7 @@ def retrieve(encoder: Any, data_dir: str | Path, split: str = "test", per_class:
     config.classes = list(classes or []) or config.classes
     config.sample_file = None if sample_file is None else str(sample_file)
     encoder = _encoder(encoder)
-    items = DataSource(data_dir=data_dir).classification(encoder, split, config.classes)
+    items = DataSource(data_dir=data_dir, store=store).classification(encoder, split, config.classes)
     return run_retrieval(encoder, items, config)
 
 

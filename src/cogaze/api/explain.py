@@ -44,6 +44,7 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
     path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
     payload = write_explanation(preds, image, out_dir, scanpath=path)
     out = Path(out_dir)
-    names = [m["file"] for m in payload["maps"]] + ([payload["scanpath_file"]] if payload.get("scanpath_file") else [])
-    payload["files"] = [str(out / n) for n in [*names, JSON_NAME]]
+    names = payload.get("files") or [*(m["file"] for m in payload["maps"]),
+                                     *([payload["scanpath_file"]] if payload.get("scanpath_file") else []), JSON_NAME]
+    payload["files"] = [str(out / n) for n in names]
     return payload

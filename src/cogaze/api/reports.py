@@ -7,28 +7,27 @@ from pathlib import Path
 from typing import Any
 
 from cogaze.api.loading import load_encoder, load_report_model
+from cogaze.api.sources import open_store
 from cogaze.io import atomic_write_json
 
 
-def report_items(encoder: Any, data_dir: str | Path, split: str) -> list:
+def report_items(encoder: Any, data_dir: str | Path, split: str, store: Any = None) -> list:
     """ReportItems of the frontal images of ``split`` of a dataset folder (pixels through the encoder's
-    geometry; the findings section is the target)."""
-    import torch
-
+    geometry, from the files or a prepared image ``store``; the findings section is the target)."""
     from cogaze.data.dataset import load_dataset
-    from cogaze.data.images import read_image
+    from cogaze.data.pixels import ModelImages
     from cogaze.tasks.phantom_sets import frontal_split
     from cogaze.tasks.report_generation import ReportItem
 
     records = frontal_split(load_dataset(data_dir).records, split)
-    geometry = encoder.geometry
+    images = ModelImages(encoder.geometry, store)
     return [ReportItem(r.dicom_id, r.subject_id, r.findings.strip(), r.view, r.indication.strip(),
-                       r.history.strip(), pixel_values=torch.from_numpy(geometry.transform_image(read_image(r.image_path))))
-            for r in records if r.image_path is not None]
+                       r.history.strip(), pixel_values=images.pixels(r.dicom_id, r.image_path))
+            for r in records if r.image_path is not None or store is not None]
 
 
 def train_report(checkpoint: str | Path, data_dir: str | Path, config_path: str | Path, run_dir: str | Path,
-                 overrides: Sequence[str] = ()) -> dict[str, Any]:
+                 overrides: Sequence[str] = (), store: str | Path | None = None) -> dict[str, Any]:
     """Train a report generator on the train split (best epoch on val) into ``run_dir``; returns the summary
     written to ``run_dir/train_summary.json`` (with ``history``)."""
     from cogaze.config import load_config
@@ -37,8 +36,9 @@ def train_report(checkpoint: str | Path, data_dir: str | Path, config_path: str 
 
     config = load_config(ReportGenConfig, config_path, list(overrides))
     encoder = load_encoder(checkpoint)
-    train = report_items(encoder, data_dir, "train")
-    val = report_items(encoder, data_dir, "val")
+    images = open_store(store, data_dir)
+    train = report_items(encoder, data_dir, "train", images)
+    val = report_items(encoder, data_dir, "val", images)
     tokenizer = encoder.tokenizer if config.variant == "decoder" else None
     result = train_report_generator(config, encoder, train, val, run_dir, tokenizer=tokenizer,
                                     problems=Problems("skip"))
@@ -50,7 +50,8 @@ def train_report(checkpoint: str | Path, data_dir: str | Path, config_path: str 
 
 
 def generate(report_run: str | Path, checkpoint: str | Path, data_dir: str | Path, split: str = "test",
-             out: str | Path = "reports.csv", num_beams: int | None = None, baselines: bool = False) -> dict[str, Any]:
+             out: str | Path = "reports.csv", num_beams: int | None = None, baselines: bool = False,
+             store: str | Path | None = None) -> dict[str, Any]:
     """Generate a report per frontal image of ``split`` into ``out`` (dicom_id, reference_report,
     generated_report); with ``baselines`` also the most-common and nearest-neighbour CSVs beside it.
     Returns the summary written to ``<out stem>.json``."""
@@ -59,8 +60,9 @@ def generate(report_run: str | Path, checkpoint: str | Path, data_dir: str | Pat
     from cogaze.tasks.report_generation.output import write_reports_csv
 
     encoder = load_encoder(checkpoint)
-    train = report_items(encoder, data_dir, "train")
-    items = report_items(encoder, data_dir, split)
+    images = open_store(store, data_dir)
+    train = report_items(encoder, data_dir, "train", images)
+    items = report_items(encoder, data_dir, split, images)
     generator = load_report_model(report_run, encoder, train)
     hyps = generate_reports(generator, encoder, items, out, num_beams=num_beams)
     files = {"model": str(out)}

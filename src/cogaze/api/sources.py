@@ -15,6 +15,17 @@ from cogaze.data.downstream import SideTables, get_dataset
 from cogaze.errors import ConfigError
 
 
+def open_store(store: str | Path | None, data_dir: str | Path | None) -> Any:
+    """The ImageStore at ``store`` (None without one); a store holds a dataset folder's images."""
+    if not store:
+        return None
+    if not data_dir:
+        raise ConfigError("--store holds the images of a cogaze dataset folder: use it with --data")
+    from cogaze.data.store import ImageStore
+
+    return ImageStore(store)
+
+
 @dataclass
 class DataSource:
     """Exactly one of ``data_dir`` (a cogaze dataset folder) and ``dataset`` (+ ``split_dir``, ``image_root``,
@@ -25,7 +36,10 @@ class DataSource:
     split_dir: str | Path | None = None
     image_root: str | Path | None = None
     tables: SideTables = field(default_factory=SideTables)
+    store: str | Path | None = None
+    """A prepared image store of ``data_dir`` (``cogaze data prepare``): images are read from it."""
     _records: Any = field(default=None, init=False, repr=False)
+    _store: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if bool(self.data_dir) == bool(self.dataset):
@@ -36,6 +50,7 @@ class DataSource:
             self.dataset = spec.name
             if not (self.split_dir and self.image_root):
                 raise ConfigError(f"--dataset {self.dataset} needs --split-dir and --image-root")
+        self._store = open_store(self.store, self.data_dir)
 
     @property
     def records(self) -> Any:
@@ -61,7 +76,7 @@ class DataSource:
             return ImageItems.from_geometry(self.downstream_set(split, fraction), encoder.geometry)
         from cogaze.tasks.phantom_sets import classification_items
 
-        return classification_items(self.records, encoder.geometry, split, classes)
+        return classification_items(self.records, encoder.geometry, split, classes, self._store)
 
     def segmentation(self, encoder: Any, split: str, finding: str, fraction: int = 100) -> Any:
         """Segmentation items of ``split``: a dataset's masks (refused when the split has none), or the
@@ -76,4 +91,4 @@ class DataSource:
         from cogaze.tasks.phantom_sets import segmentation_items
 
         assert self.data_dir is not None
-        return segmentation_items(self.data_dir, self.records, encoder.geometry, split, finding)
+        return segmentation_items(self.data_dir, self.records, encoder.geometry, split, finding, self._store)

@@ -12,8 +12,13 @@ from pathlib import Path
 
 import click
 
+from cogaze.commands.tasks import store_option
+from cogaze.logs import verbosity_options
+
 
 @click.command("train-report", context_settings={"ignore_unknown_options": True})
+@verbosity_options
+@store_option
 @click.option("--checkpoint", required=True, type=click.Path(), help="Pretraining run folder (frozen encoder).")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A cogaze dataset folder (phantom or MIMIC-CXR layout).")
@@ -22,7 +27,7 @@ import click
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: config.yaml, tokenizer/, model.safetensors, train_summary.json.")
 @click.argument("overrides", nargs=-1)
-def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str, overrides: tuple[str, ...]) -> None:
+def train_report(store: str | None, checkpoint: str, data_dir: str, config_path: str, run_dir: str, overrides: tuple[str, ...]) -> None:
     """Train a report generator on the train split, selecting the best epoch on val.
 
     OVERRIDES are ReportGenConfig settings such as train.epochs=2 decoder.num_beams=1.
@@ -30,7 +35,7 @@ def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str,
     from cogaze import api
     from cogaze.tasks.results import format_table
 
-    summary = api.train_report(checkpoint, data_dir, config_path, run_dir, overrides)
+    summary = api.train_report(checkpoint, data_dir, config_path, run_dir, overrides, store=store)
     rows = [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['val_score']:.4f}" if "val_score" in h else "-"]
             for h in summary["history"]]
     click.echo(format_table(["epoch", "train_loss", "val_score"], rows))
@@ -40,6 +45,8 @@ def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str,
 
 
 @click.command("generate")
+@verbosity_options
+@store_option
 @click.option("--report-run", required=True, type=click.Path(file_okay=False),
               help="Report-generation run folder (`cogaze train-report --run-dir`).")
 @click.option("--checkpoint", required=True, type=click.Path(), help="The pretraining run it was trained on.")
@@ -51,13 +58,13 @@ def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str,
 @click.option("--num-beams", type=int, default=None, help="Beam width [default: the run's decoder.num_beams].")
 @click.option("--baselines", is_flag=True,
               help="Also write <out stem>_most_common.csv and <out stem>_nearest_neighbour.csv.")
-def generate(report_run: str, checkpoint: str, data_dir: str, split: str, out: str, num_beams: int | None,
+def generate(store: str | None, report_run: str, checkpoint: str, data_dir: str, split: str, out: str, num_beams: int | None,
              baselines: bool) -> None:
     """Generate a report per frontal image of SPLIT and write the CSV `cogaze evaluate reports` reads."""
     from cogaze import api
     from cogaze.tasks.results import format_table
 
-    summary = api.generate(report_run, checkpoint, data_dir, split, out, num_beams, baselines)
+    summary = api.generate(report_run, checkpoint, data_dir, split, out, num_beams, baselines, store=store)
     click.echo(format_table(["system", "csv"], [[k, v] for k, v in summary["files"].items()]))
     click.echo(f"{summary['n_reports']} reports ({summary['n_empty_generated']} empty); score with "
                f"`cogaze evaluate reports {out}`; wrote {summary['summary_file']}")

@@ -14,11 +14,20 @@ import click
 
 from cogaze.commands.downstream import dataset_names, side_tables, table_options
 from cogaze.errors import ConfigError
+from cogaze.logs import verbosity_options
+
+
+def store_option(f):
+    """--store: a prepared image store of the --data folder."""
+    return click.option("--store", type=click.Path(file_okay=False), default=None,
+                        help="Prepared image store of the --data folder (`cogaze data prepare`): read images "
+                             "from it instead of decoding the files.")(f)
 
 
 def data_options(f):
-    """--checkpoint, --data / --dataset / --split-dir / --image-root and the side tables."""
+    """--checkpoint, --data / --dataset / --split-dir / --image-root / --store and the side tables."""
     f = table_options(f)
+    f = store_option(f)
     f = click.option("--image-root", type=click.Path(file_okay=False), default=None,
                      help="Image folder of the downstream dataset (with --dataset).")(f)
     f = click.option("--split-dir", type=click.Path(file_okay=False), default=None,
@@ -38,7 +47,7 @@ def make_source(kw: dict[str, Any]) -> Any:
 
     tables = side_tables(kw.pop("data_entry"), kw.pop("label_table"), kw.pop("box_table"))
     return DataSource(data_dir=kw.pop("data_dir"), dataset=kw.pop("dataset"), split_dir=kw.pop("split_dir"),
-                      image_root=kw.pop("image_root"), tables=tables)
+                      image_root=kw.pop("image_root"), tables=tables, store=kw.pop("store"))
 
 
 def split_list(value: str | None) -> list[str]:
@@ -54,6 +63,7 @@ def finish(result: Any, out: str) -> None:
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @data_options
 @click.option("--prompts", default=None,
               help="Prompt YAML (class -> prompts), or the shipped 'paper' / 'phantom' "
@@ -78,9 +88,11 @@ def zeroshot(checkpoint: str, prompts: str | None, classes: str | None, split: s
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.option("--checkpoint", required=True, type=click.Path(), help="Pretraining run folder.")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A cogaze dataset folder (phantom or MIMIC-CXR layout): images with reports.")
+@store_option
 @click.option("--per-class", type=int, default=200, show_default=True, help="Images sampled per class.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the per-class draw.")
 @click.option("--classes", default=None, help="Comma-separated classes [default: the MIMIC-5x200 five].")
@@ -90,7 +102,7 @@ def zeroshot(checkpoint: str, prompts: str | None, classes: str | None, split: s
 @click.option("--out", default="retrieval.json", show_default=True, type=click.Path(dir_okay=False),
               help="Results JSON; the sampled ids go to <out stem>_sample.json beside it.")
 @click.argument("overrides", nargs=-1)
-def retrieve(checkpoint: str, data_dir: str, per_class: int, seed: int, classes: str | None, split: str,
+def retrieve(checkpoint: str, data_dir: str, store: str | None, per_class: int, seed: int, classes: str | None, split: str,
              sample_file: str | None, out: str, overrides: tuple[str, ...]) -> None:
     """Image -> report retrieval on a class-balanced sample: P@K and R@K (hit rate).
 
@@ -102,7 +114,7 @@ def retrieve(checkpoint: str, data_dir: str, per_class: int, seed: int, classes:
     if per_class < 1:
         raise ConfigError(f"--per-class must be at least 1, got {per_class}")
     result = api.retrieve(checkpoint, data_dir, split, per_class, seed, split_list(classes) or None,
-                          sample_file, overrides)
+                          sample_file, overrides, store=store)
     sample_path = Path(out).with_name(f"{Path(out).stem}_sample.json")
     write_sample(result.sample, sample_path, None if sample_file else seed)
     finish(result, out)
@@ -110,6 +122,7 @@ def retrieve(checkpoint: str, data_dir: str, per_class: int, seed: int, classes:
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.option("--task", required=True, type=click.Choice(["classification", "segmentation"]))
 @data_options
 @click.option("--finding", default="Pleural Effusion", show_default=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cogaze.demo.stages import DemoState
+from cogaze.logs import Progress
 from cogaze.tasks.ablation import VARIANTS, variant_slug
 
 
@@ -13,13 +14,16 @@ def ablations(s: DemoState) -> None:
 
     seeds = list(range(s.cfg.ablation_seeds))
     results: dict[str, dict[str, list[float]]] = {}
-    for name, overrides in VARIANTS.items():
-        for seed in seeds:
+    progress = Progress(len(VARIANTS) * len(seeds), "ablation run")
+    for v, (name, overrides) in enumerate(VARIANTS.items()):
+        for k, seed in enumerate(seeds):
+            progress.step(v * len(seeds) + k, f"now '{name}', seed {seed}")
             run = s.out / "ablations" / f"{variant_slug(name)}-seed{seed}"
             pretrain_run(s, run, [*overrides, f"trainer.max_epochs={s.cfg.ablation_epochs}",
                                   f"trainer.seed={s.cfg.seed + 1000 * seed}"])
             for metric, value in score_run(run, s.scoring()).items():
                 results.setdefault(name, {}).setdefault(metric, []).append(float(value))
+    progress.step(len(VARIANTS) * len(seeds), "every variant scored")
     s.results["ablations"] = results
     s.page.add_section("Ablations", f"Each variant pretrained on the phantom for {s.cfg.ablation_epochs} epochs "
                        f"with {len(seeds)} seed(s); means with "

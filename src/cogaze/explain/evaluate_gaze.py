@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ from cogaze.gaze.metrics import (
     nss,
 )
 from cogaze.gaze.targets import reading_texts
+from cogaze.logs import Progress
 from cogaze.metrics.stats import mean_ci as stats_mean_ci
 
 log = logging.getLogger(__name__)
@@ -248,10 +250,12 @@ def evaluate_gaze(records: Iterable[ImageRecord], predictors: Mapping[str, Predi
         named.setdefault("uniform", UniformPredictor(eval_side=eval_side))
     others = _other_fixations(units)
     table: GazeTable = {}
-    for name, predictor in named.items():
+    progress = Progress(len(named) * len(units), "gaze evaluation map", every_s=10.0)
+    for p_index, (name, predictor) in enumerate(named.items()):
         scores: dict[str, list[float]] = {}
         preds = []
-        for u in units:
+        for u_index, u in enumerate(units):
+            progress.step(p_index * len(units) + u_index, f"{name}")
             shape = u.true_map.shape
             pred = _to_raster(predictor(u.record, u.text), shape, name)
             base = None if ig_baseline is None else _to_raster(ig_baseline(u.record, u.text), shape, "ig_baseline")
@@ -266,6 +270,8 @@ def evaluate_gaze(records: Iterable[ImageRecord], predictors: Mapping[str, Predi
         row = {k: mean_ci(v) for k, v in scores.items()}
         row["centroid_icc"] = centroid_icc_ci(_finding_pairs(units, preds), icc_boot, seed)
         table[name] = row
+    if time.perf_counter() - progress.start > 10:  # long runs end with a line; quick ones stay silent
+        progress.step(len(named) * len(units), f"{len(named)} predictor(s) scored")
     return table
 
 

@@ -31,6 +31,7 @@ from cogaze.gaze.filtering import FilterCounts
 from cogaze.gaze.heatmaps import HeatmapOptions
 from cogaze.gaze.targets import reading_patch_maps, reading_texts
 from cogaze.io import atomic_path
+from cogaze.logs import show_progress
 
 FORMAT = "cogaze-gaze-cache/1"
 META_KEY = "cogaze_gaze"
@@ -117,7 +118,7 @@ def build_gaze_cache(
     entries = []
     total = FilterCounts()
     with single_blas_thread():
-        for r in tqdm(readings, desc="gaze maps", unit="reading", disable=not progress):
+        for r in tqdm(readings, desc="gaze maps", unit="reading", disable=not show_progress(progress)):
             key = f"{r.dicom_id}/{r.reading_id}"
             if key in tensors:
                 raise DataError(f"duplicate gaze reading {r.reading_id!r} for image {r.dicom_id!r}")
@@ -162,7 +163,7 @@ def build_authors_cache(
                                FilterCounts())
     tensors: dict[str, np.ndarray] = {}
     entries = []
-    for dicom_id, folder in tqdm(list(items.items()), desc="authors' heatmaps", unit="item", disable=not progress):
+    for dicom_id, folder in tqdm(list(items.items()), desc="authors' heatmaps", unit="item", disable=not show_progress(progress)):
         rows = authors_rows(folder, geometry, grid)
         key = f"{dicom_id}/{Path(folder).name}"
         tensors[key] = np.ascontiguousarray(np.stack([m for _, m in rows]).astype(np.float16))

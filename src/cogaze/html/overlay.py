@@ -85,6 +85,17 @@ def _caption_strip(text: str, width: int, size: int) -> Image.Image:
     return strip
 
 
+def captioned(image: Any, caption: str) -> np.ndarray:
+    """``image`` (uint8 RGB/grey) with ``caption`` wrapped in a white strip below it (never over the image)."""
+    base = Image.fromarray(_rgb(image))
+    size = max(14, min(28, base.width // 32))
+    strip = _caption_strip(caption, base.width, size)
+    full = Image.new("RGB", (base.width, base.height + strip.height), "white")
+    full.paste(base, (0, 0))
+    full.paste(strip, (0, base.height))
+    return np.asarray(full)
+
+
 def gaze_panel(image: Any, true_map: Any, pred_map: Any, sentence: str = "",
                labels: Sequence[str] = ("true gaze", "predicted"), alpha_max: float = 0.65) -> np.ndarray:
     """Side-by-side overlays (true | predicted), each labelled in a strip above it (never over the

@@ -19,6 +19,7 @@ from typing import Any
 
 from cogaze.errors import ConfigError
 from cogaze.io import atomic_path
+from cogaze.logs import Progress
 from cogaze.metrics.stats import mean_ci
 
 log = logging.getLogger("cogaze.ablation")
@@ -162,16 +163,18 @@ def run_ablations(data_dir: str | Path, out_dir: str | Path, config_path: str | 
     result = AblationResult(seeds=[base_seed + k for k in range(seeds)], epochs=epochs, config=str(cfg_file))
     if seeds == 1:
         result.note = "one seed per variant: the intervals are [mean, mean] (no spread can be estimated)"
-    for name in names:
+    progress = Progress(len(names) * seeds, "ablation run", log.info)
+    for v, name in enumerate(names):
         for k in range(seeds):
             seed = base_seed + k
             run_dir = out / variant_slug(name) / f"seed-{k}"
-            log.info("ablation %s seed %d -> %s", name, seed, run_dir)
+            progress.step(v * seeds + k, f"now '{name}', seed {seed} -> {run_dir}")
             cfg = load_config(PretrainConfig, cfg_file, [*common, *VARIANTS[name], f"trainer.seed={seed}"])
             pretrain(cfg, data_dir, run_dir)
             setup.seed = seed  # scoring draws (retrieval sample, probe init) follow the run's seed
             scores = {m: float(v) for m, v in score_run(run_dir, setup).items()}
             result.runs.setdefault(name, []).append(scores)
+    progress.step(len(names) * seeds, "every variant scored")
     for name, runs in result.runs.items():
         metrics: list[str] = []
         for r in runs:

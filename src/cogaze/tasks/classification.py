@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from cogaze.config import config_to_dict, help_field
 from cogaze.errors import ConfigError
+from cogaze.logs import Progress
 from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.tasks import _metrics as M
 from cogaze.tasks.common import batches, check_encoder, encode_batch, encode_items, set_seed
@@ -190,6 +191,8 @@ def run_classification(
     check_same_classes(*sets.values(), val, test)
     probe = _Probe(encoder, config) if config.mode == "linear_probe" else None
     runs = []
+    what = "linear probe" if probe is not None else "fine-tuning"
+    progress = Progress(len(sets) * len(config.seeds), f"{what} ({test.name or 'classification'}) run")
     for fraction, items in sets.items():
         for seed in config.seeds:
             if probe is not None:
@@ -197,6 +200,7 @@ def run_classification(
             else:
                 out = _finetune(encoder, items, val, test, seed, config)  # type: ignore[arg-type]
             runs.append({"fraction": fraction, "seed": seed, "n_train": len(items), **out})
+            progress.step(len(runs), f"{fraction}% labels, seed {seed}, best epoch {out['best_epoch']}")
     summary = {}
     for fraction in sets:
         chosen = [r["test"] for r in runs if r["fraction"] == fraction]

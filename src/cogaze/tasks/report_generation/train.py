@@ -19,6 +19,7 @@ from cogaze.config import save_config
 from cogaze.data.records import CHEXPERT_CLASSES
 from cogaze.errors import ConfigError, Problems
 from cogaze.io import atomic_path
+from cogaze.logs import Progress
 from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.models.llm_reporter import build_prompt, load_llm_reporter
 from cogaze.models.report_decoder import ReportDecoder, TextCodec, build_gpt2_config
@@ -154,6 +155,7 @@ def train_report_generator(
     metric = selection_metric or bleu4_plus_ce_f1
     order_gen = torch.Generator().manual_seed(tcfg.seed)
     best, history = float("-inf"), []
+    progress = Progress(tcfg.epochs, "report generator epoch", log.info)
     for epoch in range(tcfg.epochs):
         model.train()
         losses = []
@@ -175,7 +177,8 @@ def train_report_generator(
             best = score
             _save(run_dir / "model.safetensors", model)
         history.append(row)
-        log.info("epoch %d: %s", epoch, row)
+        progress.step(epoch + 1, f"train loss {row['train_loss']:.4f}"
+                      + (f", val score {row['val_score']:.4f}" if "val_score" in row else ""))
     from safetensors.torch import load_file
 
     model.load_state_dict(load_file(str(run_dir / "model.safetensors")), strict=False)
