@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from explain_fakes import FakeEncoder
 
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.grounding import GroundingRegion
@@ -16,6 +15,7 @@ from cogaze.explain.baselines import EncoderPredictor
 from cogaze.explain.evaluate_grounding import TextFreePredictor, evaluate_grounding, grounding_units
 from cogaze.gaze.metrics import centre_bias
 from cogaze.models.losses import gaze_loss
+from explain_fakes import FakeEncoder
 
 
 def _fixture():
