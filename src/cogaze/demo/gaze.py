@@ -22,6 +22,8 @@ def _units(s: DemoState, recs: list) -> list:
     from cogaze.explain.evaluate_grounding import grounding_units
 
     assert s.data_dir is not None
+    if not (s.data_dir / "phantom" / "sentences.csv").is_file():  # not a phantom: no sentence boxes
+        return []
     return grounding_units(recs, load_phantom_grounding(s.data_dir, with_masks=False))
 
 
