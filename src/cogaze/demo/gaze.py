@@ -113,7 +113,9 @@ def grounding_section(s: DemoState, recs: list) -> None:
     example = _two_places(s, units, model)
     if example:
         s.page.add_image_grid(example, caption="Two sentences on one image, two places: each map (the model's, "
-                              "for that sentence alone) with its finding's ground-truth box.", columns=2)
+                              "for that sentence alone) with its finding's ground-truth box; the first held-out pair "
+                              "where both maps favour their own box, so how often that holds is the table's "
+                              "'own vs other box' column.", columns=2)
     else:
         s.page.add_paragraph("No held-out image where both sentences' maps favour their own finding's box.")
     pg = table["CoGaze"]["pointing"]
@@ -154,7 +156,7 @@ def gaze_stage(s: DemoState) -> None:
         sentences = [t.text for t in reading.sentences]
         grounded = ground_report(s.encoder, image, " ".join(sentences), view=rec.view,
                                  indication=rec.indication, history=rec.history)
-        items = [(gaze_panel(image, true, g.heatmap, g.sentence), g.sentence)
+        items = [(gaze_panel(image, true, g.heatmap, g.sentence), "")
                  for g, true in zip(grounded, true_maps[: len(sentences)])]
         if items:
             s.page.add_image_grid(items[:4], caption=f"Image {rec.dicom_id[:17]}...: radiologist (left) vs "
