@@ -51,7 +51,7 @@ class DemoState:
     def scoring(self) -> ScoringSetup:
         """The phantom checks' setup for this demo's records and sizes."""
         assert self.records is not None
-        return ScoringSetup(records=self.records, seed=self.cfg.seed, probe_epochs=self.cfg.probe_epochs,
+        return ScoringSetup(records=self.records, data_dir=self.data_dir, seed=self.cfg.seed, probe_epochs=self.cfg.probe_epochs,
                             retrieval_per_class=self.cfg.retrieval_per_class,
                             zeroshot_classes=list(self.cfg.zeroshot_classes))
 

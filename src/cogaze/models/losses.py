@@ -41,6 +41,9 @@ class LossConfig:
     w_t2p: float = help_field(0.2, "Weight of the transcript->patch direction (code default, spec D2).")
     w_p2t: float = help_field(0.8, "Weight of the patch->transcript direction (code default, spec D2).")
     cls_weight: float = help_field(0.5, "Weight of each modality's classification loss.")
+    gaze_weight: float = help_field(
+        1.0, "Weight of the gaze term in the total loss (paper: 1). Larger values make the transcript "
+        "[CLS] features text-specific sooner on small runs (docs/gaze_grounding.md).")
 
     def __post_init__(self) -> None:
         from cogaze.errors import ConfigError

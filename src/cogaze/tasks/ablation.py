@@ -149,7 +149,7 @@ def run_ablations(data_dir: str | Path, out_dir: str | Path, config_path: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = load_dataset(data_dir).records
-    setup = ScoringSetup(records=records)
+    setup = ScoringSetup(records=records, data_dir=Path(data_dir))
     if probe_epochs is not None:
         setup.probe_epochs = probe_epochs
     if tokenizer_dir is None:

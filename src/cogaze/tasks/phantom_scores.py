@@ -27,6 +27,8 @@ class ScoringSetup:
     """What the checks need besides the encoder: the records and the sizes of each check."""
 
     records: RecordSet
+    data_dir: Path | None = None
+    """The dataset folder (a phantom's sentence boxes add the grounding scores)."""
     seed: int = 0
     probe_epochs: int = 30
     retrieval_per_class: int = 10
@@ -93,16 +95,26 @@ def held_out_gaze(records: RecordSet) -> list[ImageRecord]:
 
 
 def gaze_scores(encoder: Any, setup: ScoringSetup) -> dict[str, float]:
-    """NSS and sAUC of the encoder's sentence maps on the held-out readings (empty without any)."""
+    """NSS and sAUC of the encoder's sentence maps on the held-out readings (empty without any); on a phantom
+    also the grounding scores (pointing game, own-vs-other box = text specificity)."""
     from cogaze.explain.baselines import EncoderPredictor
     from cogaze.explain.evaluate_gaze import evaluate_gaze
 
     recs = held_out_gaze(setup.records)
     if not recs:
         return {}
-    table = evaluate_gaze(recs, {"model": EncoderPredictor(encoder, encoder.geometry)}, baselines=False,
-                          icc_boot=100, sauc_splits=20, seed=setup.seed)
-    return {"gaze NSS": float(table["model"]["nss"].mean), "gaze sAUC": float(table["model"]["sauc"].mean)}
+    model = EncoderPredictor(encoder, encoder.geometry)
+    table = evaluate_gaze(recs, {"model": model}, baselines=False, icc_boot=100, sauc_splits=20, seed=setup.seed)
+    out = {"gaze NSS": float(table["model"]["nss"].mean), "gaze sAUC": float(table["model"]["sauc"].mean)}
+    if setup.data_dir is not None and (Path(setup.data_dir) / "phantom" / "sentences.csv").is_file():
+        from cogaze.data.grounding import load_phantom_grounding
+        from cogaze.explain.evaluate_grounding import evaluate_grounding, grounding_units
+
+        units = grounding_units(recs, load_phantom_grounding(setup.data_dir, with_masks=False))
+        if units:
+            g = evaluate_grounding(units, {"model": model})["model"]
+            out.update({"pointing game": float(g["pointing"].mean), "text specificity": float(g["own_box"].mean)})
+    return out
 
 
 def score_encoder(encoder: Any, setup: ScoringSetup) -> dict[str, float]:
