@@ -209,7 +209,7 @@ def retrieval(s: DemoState) -> None:
     res = run_retrieval(s.encoder, items, cfg)
     res.write_json(s.out / "retrieval.json")
     s.results["retrieval"] = res.metrics
-    s.page.add_section("Image-to-report retrieval", f"The {len(classes)}x{per_class} construction (spec 5.7: "
+    s.page.add_section("Image-to-report retrieval", f"The {len(classes)}x{per_class} construction (the paper: "
                        "5x200 on MIMIC) on the phantom's val+test frontal images; relevance = same label. "
                        "Sampled ids are in retrieval.json.")
     s.page.add_metrics(dict(res.metrics))

@@ -53,7 +53,7 @@ class ClassificationConfig:
     epochs: int = help_field(20, help="training epochs (validation after each)")
     batch_size: int = help_field(16, help="training batch size")
     lr: float = help_field(1e-3, help="base learning rate (encoder in finetune; the probe's head uses it x head_lr_mult)")
-    head_lr_mult: float = help_field(10.0, help="head learning rate = lr x this (spec 5.4: 10)")
+    head_lr_mult: float = help_field(10.0, help="head learning rate = lr x this (the paper: 10)")
     weight_decay: float = help_field(0.01, help="AdamW weight decay")
     patience: int = help_field(5, help="ReduceLROnPlateau patience (epochs without val improvement)")
     beta: float = help_field(0.9999, help="class-balanced loss beta (0 = unweighted)")

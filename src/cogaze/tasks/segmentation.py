@@ -43,7 +43,7 @@ class SegmentationConfig:
     epochs: int = help_field(100, help="training epochs (validation after each)")
     batch_size: int = help_field(16, help="training batch size")
     lr: float = help_field(1e-4, help="base learning rate (encoder when fine-tuned; head uses lr x head_lr_mult)")
-    head_lr_mult: float = help_field(5.0, help="head learning rate = lr x this (spec 5.5: 5)")
+    head_lr_mult: float = help_field(5.0, help="head learning rate = lr x this (the paper: 5)")
     weight_decay: float = help_field(0.01, help="AdamW weight decay")
     patience: int = help_field(5, help="ReduceLROnPlateau patience on val Dice")
     finetune_encoder: bool = help_field(False, help="also train the encoder's trainable parameters")
