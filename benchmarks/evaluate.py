@@ -54,6 +54,8 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f}")
     print(f"CPU: python {me.ru_utime + me.ru_stime:.1f} s, java (METEOR) {kids.ru_utime + kids.ru_stime:.1f} s "
           "- they run concurrently, so on 2 idle cores wall ~ the larger of the two")
+    print(f"RESULT wall_s={elapsed:.1f} python_cpu_s={me.ru_utime + me.ru_stime:.1f} "
+          f"java_cpu_s={kids.ru_utime + kids.ru_stime:.1f} load={os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

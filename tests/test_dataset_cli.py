@@ -27,12 +27,15 @@ def test_annotation_round_trip(tmp_path):
     data = json.loads(path.read_text())
     assert [len(data[k]) for k in ("train", "val", "test")] == [2, 1, 1]
     assert data["train"][0]["anchor_scan"]["image_path"] == ["files/p10/p10000032/s50414267/d1.jpg"]
-    assert data["test"][0]["findings_factual_serialization"] == []  # d4 has no findings section
+    # d4 has no FINDINGS section: its impression is its report text (impression_only="use", the default)
+    assert data["test"][0]["findings"] == "Mild pulmonary edema."
     problems = Problems()
     back = read_annotation_json(path, image_root=tmp_path / "mimic", problems=problems)
-    assert [r.dicom_id for r in back] == ["d1", "d2", "d3"]  # d4 dropped: empty factual serialisation
-    assert "1 item(s) with an empty findings_factual_serialization dropped" in problems.warnings[0]
+    assert [r.dicom_id for r in back] == ["d1", "d2", "d3", "d4"]
     assert [back.get(d) for d in ("d1", "d2", "d3")] == [records.get(d) for d in ("d1", "d2", "d3")]
+    # with impression_only="skip" d4 is left out before writing (counted in a warning)
+    skipped = load_mimic(build_mimic(tmp_path / "mimic2"), impression_only="skip")
+    assert [r.dicom_id for r in skipped] == ["d1", "d2", "d3"]
 
 
 def test_annotation_reference_items(tmp_path):

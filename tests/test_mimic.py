@@ -33,7 +33,8 @@ def test_load_fixture_tree(tmp_path):
     assert d1.impression == "No acute cardiopulmonary process."
     assert d1.indication == "___F with new onset ascites // eval for infection" and d1.comparison == "None."
     assert d3.history == "Fever and cough." and d3.findings == "Enlarged heart. Small left pleural effusion."
-    assert d4.findings == "" and d4.impression == "Mild pulmonary edema."
+    # d4's report has an IMPRESSION but no FINDINGS: by default the impression is its report text
+    assert d4.findings == "Mild pulmonary edema." and d4.impression == "Mild pulmonary edema."
     idx = {c: i for i, c in enumerate(CHEXPERT_CLASSES)}
     assert d1.raw_labels[idx["No Finding"]] == 1 and sum(d1.raw_labels) == 1
     # 1.0 -> 1, -1.0 -> 3, 0.0 -> 2, blank -> 0
@@ -171,3 +172,42 @@ def test_unknown_view_warns_with_line(tmp_path):
     assert rs.get("d2").view == "UNKNOWN" and problems.n_skipped == 0
     assert len(problems.warnings) == 1
     assert "metadata.csv, line 3: unknown view position 'OBLIQUE-X' mapped to UNKNOWN" in problems.warnings[0]
+
+
+def test_impression_only_policy_counted(tmp_path, caplog):
+    root = build_mimic(tmp_path)
+    problems = Problems()
+    with caplog.at_level("WARNING", logger="cogaze"):
+        rs = load_mimic(root, problems=problems)
+    d4 = [r for r in rs if r.dicom_id == "d4"][0]
+    assert d4.findings == d4.impression == "Mild pulmonary edema."
+    msg = [w for w in problems.warnings if "IMPRESSION but no FINDINGS" in w]
+    assert len(msg) == 1 and "1 study (1 images" in msg[0] and "IMPRESSION is used" in msg[0]
+    assert "data.impression_only=use" in caplog.text  # logged, e.g. in the pretraining log
+    skipped = Problems()
+    rs = load_mimic(root, problems=skipped, impression_only="skip")
+    assert [r.dicom_id for r in rs] == ["d1", "d2", "d3"]
+    assert any("their images are left out" in w for w in skipped.warnings)
+    with pytest.raises(ValueError, match="impression_only must be one of use, skip"):
+        load_mimic(root, impression_only="maybe")
+
+
+def test_report_without_findings_or_impression_is_counted(tmp_path):
+    from fixture_trees import REPORTS
+
+    reports = dict(REPORTS)
+    reports["57375967"] = "FINAL REPORT\nINDICATION: Cough.\n"
+    problems = Problems()
+    load_mimic(build_mimic(tmp_path, reports=reports), problems=problems)
+    assert any("neither FINDINGS nor IMPRESSION" in w for w in problems.warnings)
+
+
+def test_data_validate_reports_impression_only_studies(tmp_path, capsys):
+    from cogaze.cli import main
+
+    root = build_mimic(tmp_path)
+    main(["data", "validate", str(root)])
+    out = capsys.readouterr().out
+    assert "warning: 1 study (1 images; e.g. 53186466) have an IMPRESSION but no FINDINGS section" in out
+    main(["data", "validate", str(root), "--impression-only", "skip"])
+    assert "their images are left out" in capsys.readouterr().out

@@ -37,6 +37,7 @@ def _register() -> None:
     from cogaze.commands.evaluate import evaluate
     from cogaze.commands.explain import explain
     from cogaze.commands.gaze import gaze
+    from cogaze.commands.label import label
     from cogaze.commands.phantom import phantom
     from cogaze.commands.pretrain import pretrain
     from cogaze.commands.reports import generate, train_report
@@ -53,6 +54,7 @@ def _register() -> None:
     cli.add_command(gaze)
     cli.add_command(pretrain)
     cli.add_command(evaluate)
+    cli.add_command(label)
     cli.add_command(tokenizer)
     for command in (zeroshot, retrieve, finetune, train_report, generate):
         cli.add_command(command)

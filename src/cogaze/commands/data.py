@@ -12,21 +12,23 @@ def data() -> None:
     """Datasets: generate the phantom, validate, summarise and prepare (image store) dataset folders."""
 
 
-def _load(directory, on_error):
+def _load(directory, on_error, impression_only="use"):
     from cogaze.data.dataset import load_dataset
 
-    return load_dataset(directory, on_error=on_error)
+    return load_dataset(directory, on_error=on_error, impression_only=impression_only)
 
 
 @data.command("validate")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="skip", show_default=True,
               help="skip: read on, then list every problem; raise: stop at the first one.")
-def validate(directory: str, on_error: str) -> None:
+@click.option("--impression-only", type=click.Choice(["use", "skip"]), default="use", show_default=True,
+              help="Studies with an IMPRESSION but no FINDINGS: use the impression as report text, or skip them.")
+def validate(directory: str, on_error: str, impression_only: str) -> None:
     """Read dataset folder DIRECTORY with the loaders; print counts and every problem (exit 1 on errors)."""
     from cogaze.data.summary import format_summary
 
-    loaded = _load(directory, on_error)
+    loaded = _load(directory, on_error, impression_only)
     click.echo(f"dataset {directory}: " + ", ".join(f"{k}={v}" for k, v in loaded.sources.items()))
     click.echo(format_summary(loaded.records))
     problems = loaded.problems

@@ -29,7 +29,28 @@ def _common(f):
     f = click.option("--id-column", default="dicom_id", show_default=True)(f)
     f = click.option("--reference-column", default="reference_report", show_default=True)(f)
     f = click.option("--generated-column", default="generated_report", show_default=True)(f)
+    f = click.option("--meteor-max-words", type=click.IntRange(min=0), default=1000, show_default=True,
+                     help="METEOR scores a text on its first N words (0: no limit; see docs/evaluation.md).")(f)
+    f = click.option("--meteor-long-text", type=click.Choice(["truncate", "error"]), default="truncate",
+                     show_default=True, help="Longer texts: truncate with a warning naming the rows, or fail.")(f)
     return f
+
+
+METRIC_CHOICES = ("nlg", "ce", "bertscore", "radgraph", "semscore", "radcliq", "ratescore")
+
+
+def _metric_groups(text: str) -> list[str]:
+    groups = [g.strip().lower() for g in text.split(",") if g.strip()]
+    if groups == ["all"]:
+        return list(METRIC_CHOICES)
+    bad = [g for g in groups if g not in METRIC_CHOICES]
+    if bad or not groups:
+        raise click.BadParameter(f"{', '.join(bad) or 'nothing'}: choose 'all' or a comma list of "
+                                 f"{', '.join(METRIC_CHOICES)}", param_hint="--metrics")
+    if "nlg" not in groups or "ce" not in groups:
+        raise click.BadParameter("nlg and ce are always computed; add model metrics to them, e.g. "
+                                 "nlg,ce,bertscore", param_hint="--metrics")
+    return groups
 
 
 def _read(path, kw):
@@ -55,15 +76,31 @@ def evaluate() -> None:
 @verbosity_options
 @click.argument("csv_file", type=click.Path(dir_okay=False))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results here.")
-@click.option("--bootstrap", "n_boot", type=int, default=1000, show_default=True,
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples for 95% CIs (0: none).")
+@click.option("--metrics", "metrics", default="nlg,ce", show_default=True,
+              help="'all' (the official README's set) or nlg,ce plus any of bertscore, radgraph, semscore, "
+                   "radcliq, ratescore (needs cogaze[radmetrics] and local weights, see docs/evaluation.md).")
+@click.option("--weights", "weights_dir", type=click.Path(file_okay=False), default=None,
+              help="Local folder with the model weights of the model metrics (else the Hugging Face cache).")
 @_common
-def reports(csv_file: str, json_out: str | None, n_boot: int, **kw) -> None:
+def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weights_dir: str | None, **kw) -> None:
     """Score CSV_FILE (columns dicom_id, reference_report, generated_report)."""
+    from pathlib import Path
+
+    from cogaze.errors import CogazeError
+    from cogaze.metrics.radmetrics import RadWeights
     from cogaze.metrics.report_eval import evaluate_pairs, write_json
 
+    groups = _metric_groups(metrics)
+    radmetrics = [g for g in groups if g not in ("nlg", "ce")]
+    weights = RadWeights(Path(weights_dir) if weights_dir else None,
+                         Path(kw["chexbert"]) if kw["chexbert"] else None,
+                         Path(kw["chexbert_tokenizer"]) if kw["chexbert_tokenizer"] else None)
     pairs = _read(csv_file, kw)
-    res = evaluate_pairs(pairs, kw["protocol"], _labeler(kw), kw["policy"], n_boot, kw["seed"], kw["skip_missing"])
+    res = evaluate_pairs(pairs, kw["protocol"], _labeler(kw), kw["policy"], n_boot, kw["seed"], kw["skip_missing"],
+                         meteor_max_words=kw["meteor_max_words"], meteor_long_text=kw["meteor_long_text"],
+                         radmetrics=radmetrics, weights=weights)
     click.echo(f"{res['n_pairs']} report pairs  protocol={res['protocol']}  labeler={res['labeler']}  "
                f"CE policy={res['CE_policy']}")
     click.echo(f"{'metric':16s} {'value':>8s}   95% CI")
@@ -74,9 +111,18 @@ def reports(csv_file: str, json_out: str | None, n_boot: int, **kw) -> None:
             click.echo(f"{key:16s} {value:8.4f}   {ci_text}")
     for name, why in res["unavailable"].items():  # type: ignore[union-attr]
         click.echo(f"{name:16s} unavailable: {why}")
+    for name, why in res["failed"].items():  # type: ignore[union-attr]
+        click.echo(f"{name:16s} FAILED: {why}")
+    if res["METEOR_truncated"]:
+        click.echo(f"METEOR scored the first {kw['meteor_max_words']} words of {len(res['METEOR_truncated'])} "
+                   f"long row(s): {', '.join(res['METEOR_truncated'][:10])}")  # type: ignore[arg-type]
     if json_out:
         write_json(res, json_out)
         click.echo(f"wrote {json_out}")
+    not_run = sorted(set(res["unavailable"]) | set(res["failed"]))  # type: ignore[arg-type]
+    if not_run and not kw["skip_missing"]:
+        raise CogazeError(f"{len(not_run)} requested metric(s) could not be computed: {', '.join(not_run)} "
+                          "(reasons above; the other metrics are reported; --skip-missing accepts this)")
 
 
 @evaluate.command("compare")
@@ -91,7 +137,8 @@ def compare(a_csv: str, b_csv: str, permutations: int, json_out: str | None, **k
     from cogaze.metrics.report_eval import compare_pairs, write_json
 
     tests = compare_pairs(_read(a_csv, kw), _read(b_csv, kw), kw["protocol"], _labeler(kw), kw["policy"],
-                          permutations, kw["seed"], kw["skip_missing"])
+                          permutations, kw["seed"], kw["skip_missing"], kw["meteor_max_words"],
+                          kw["meteor_long_text"])
     click.echo(f"{'metric':16s} {'A':>8s} {'B':>8s} {'B-A':>9s} {'p':>7s}")
     for t in tests:
         click.echo(f"{t.name:16s} {t.a:8.4f} {t.b:8.4f} {t.delta:+9.4f} {t.p_value:7.4f}")

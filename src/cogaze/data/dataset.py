@@ -45,12 +45,13 @@ class _RecordImageSizes(Mapping):
 
 def load_dataset(root: str | Path | None = None, on_error: OnError = "raise", *,
                  mimic_root: str | Path | None = None, egd_root: str | Path | None = None,
-                 reflacx_root: str | Path | None = None) -> LoadedDataset:
+                 reflacx_root: str | Path | None = None, impression_only: str = "use") -> LoadedDataset:
     """Load the dataset folder ``root`` (MIMIC part required; ``egd/`` and ``reflacx/`` optional).
 
     Explicit ``*_root`` arguments override the default sub-folders. Gaze readings are attached to the
     records with the same dicom_id; readings for dicom_ids not among the records are counted in a
     warning. With ``on_error="skip"`` bad items are dropped and counted in ``problems``.
+    ``impression_only``: studies without FINDINGS ("use" the impression, or "skip"; counted).
     """
     problems = Problems(on_error)
     if root is None and mimic_root is None:
@@ -59,7 +60,7 @@ def load_dataset(root: str | Path | None = None, on_error: OnError = "raise", *,
     mimic = Path(mimic_root) if mimic_root is not None else base
     assert mimic is not None
     sources = {"mimic": mimic}
-    records = load_mimic(mimic, problems=problems)
+    records = load_mimic(mimic, problems=problems, impression_only=impression_only)
 
     gaze: dict[str, list[GazeReading]] = {}
     egd = Path(egd_root) if egd_root is not None else (base / "egd" if base is not None else None)

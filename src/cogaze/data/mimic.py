@@ -4,10 +4,17 @@ Layout (docs/formats.md): ``root/mimic-cxr-2.0.0-{metadata,split,chexpert|negbio
 images ``root/files/pXX/pXXXXXXXX/sXXXXXXXX/<dicom_id>.jpg`` (also .png/.dcm) and reports
 ``root/files/pXX/pXXXXXXXX/sXXXXXXXX.txt``. Label CSV values 1.0 / 0.0 / -1.0 / blank become the raw
 CheXbert coding 1 / 2 / 3 / 0 of spec 1.3 ("No Finding" only uses 0 and 1).
+
+Impression-only studies (an IMPRESSION section but no FINDINGS; docs/formats.md): the report text of
+an image is its FINDINGS section. ``impression_only="use"`` (default, as many report-generation works
+do) takes the impression as the report text; ``"skip"`` leaves such images out. Either way they are
+counted in one warning (shown by ``cogaze data validate`` and logged when pretraining loads the data).
+Studies with neither section keep an empty report text and are counted in a warning too.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from cogaze.data.csvio import Row, find_file, read_table
@@ -20,6 +27,7 @@ SPLIT_CSV = "mimic-cxr-2.0.0-split.csv"
 LABEL_CSVS = ("mimic-cxr-2.0.0-chexpert.csv", "mimic-cxr-2.0.0-negbio.csv")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".dcm")
 
+IMPRESSION_ONLY_POLICIES: tuple[str, ...] = ("use", "skip")
 _LABEL_CODES = {"1": 1, "1.0": 1, "0": 2, "0.0": 2, "-1": 3, "-1.0": 3, "": 0}
 
 
@@ -112,13 +120,18 @@ def _read_report(path: Path, cache: dict[Path, ReportSections | DataError]) -> R
     return found
 
 
-def load_mimic(root: str | Path, on_error: OnError = "raise", problems: Problems | None = None) -> RecordSet:
+def load_mimic(root: str | Path, on_error: OnError = "raise", problems: Problems | None = None,
+               impression_only: str = "use") -> RecordSet:
     """Load a MIMIC-CXR-JPG style folder into a :class:`RecordSet` (one record per metadata row).
 
     Every problem (missing file/column/row, bad label, duplicate dicom_id, unparseable CSV) is a
     DataError naming file and line; with ``on_error="skip"`` the offending image is dropped and the
     problem counted in ``problems``. An unrecognised view string becomes UNKNOWN with a warning.
+    ``impression_only``: the policy for studies without FINDINGS (module docstring).
     """
+    if impression_only not in IMPRESSION_ONLY_POLICIES:
+        raise ValueError(f"impression_only must be one of {', '.join(IMPRESSION_ONLY_POLICIES)}, "
+                         f"got {impression_only!r}")
     problems = problems if problems is not None else Problems(on_error)
     root = Path(root)
     if not root.is_dir():
@@ -139,7 +152,30 @@ def load_mimic(root: str | Path, on_error: OnError = "raise", problems: Problems
     for row in meta:
         with problems.guard():
             records.append(_record(root, row, splits, labels, reports, seen, problems))
-    return RecordSet(records)
+    return RecordSet(_impression_policy(records, impression_only, problems))
+
+
+def _impression_policy(records: list[ImageRecord], policy: str, problems: Problems) -> list[ImageRecord]:
+    """Apply the impression-only policy and count what it did (one warning per kind)."""
+    only = [r for r in records if not r.findings.strip() and r.impression.strip()]
+    neither = [r for r in records if not r.findings.strip() and not r.impression.strip()]
+
+    def studies(rs: list[ImageRecord]) -> str:
+        ids = sorted({r.study_id for r in rs})
+        return f"{len(ids)} stud{'y' if len(ids) == 1 else 'ies'} ({len(rs)} images; e.g. " \
+               f"{', '.join(ids[:5])})"
+
+    if only:
+        what = ("their IMPRESSION is used as the report text" if policy == "use"
+                else "their images are left out")
+        problems.warn(f"{studies(only)} have an IMPRESSION but no FINDINGS section: {what} "
+                      f"(data.impression_only={policy}; docs/formats.md)")
+    if neither:
+        problems.warn(f"{studies(neither)} have neither FINDINGS nor IMPRESSION: their report text is empty")
+    ids = {r.dicom_id for r in only}
+    if policy == "use":
+        return [replace(r, findings=r.impression) if r.dicom_id in ids else r for r in records]
+    return [r for r in records if r.dicom_id not in ids]
 
 
 def _record(root: Path, row: Row, splits: dict, labels: dict, reports: dict, seen: dict[str, int],

@@ -114,14 +114,28 @@ class CheXbertLabeler:
         self.max_length = min(512, config.max_position_embeddings)
         self.batch_size, self.device = batch_size, device
 
-    @torch.no_grad()
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), len(CHEXPERT_CLASSES)), dtype=np.int64)
+    def _batches(self, texts: Sequence[str]):
         for s in range(0, len(texts), self.batch_size):
             batch = [preprocess(t) for t in texts[s : s + self.batch_size]]
             # truncation keeps [SEP] as the last token of a truncated text (spec 6.2)
             enc = self.tokenizer(batch, truncation=True, max_length=self.max_length, padding=True,
                                  return_tensors="pt")
-            logits = self.model(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+            yield s, batch, enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+
+    @torch.no_grad()
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """CheXbert report embeddings (n, hidden): the last layer's [CLS] state, as CXR-Report-Metric's
+        ``encode.py`` takes them for SemScore (s_emb)."""
+        out = np.zeros((len(texts), self.model.bert.config.hidden_size), dtype=np.float64)
+        for s, batch, ids, mask in self._batches(texts):
+            hidden = self.model.bert(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]
+            out[s : s + len(batch)] = hidden.double().cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(CHEXPERT_CLASSES)), dtype=np.int64)
+        for s, batch, ids, mask in self._batches(texts):
+            logits = self.model(ids, mask)
             out[s : s + len(batch)] = torch.stack([lg.argmax(-1) for lg in logits], 1).cpu().numpy()
         return out

@@ -25,7 +25,15 @@ from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 
-from cogaze.metrics.meteor import JAVA_INSTALL_HINT, MeteorProcess, MetricUnavailable, java_available
+from cogaze.metrics.meteor import (
+    DEFAULT_MAX_WORDS,
+    JAVA_INSTALL_HINT,
+    MeteorFailed,
+    MeteorProcess,
+    MetricUnavailable,
+    java_available,
+    meteor_score,
+)
 from cogaze.metrics.stats import CorpusMetric
 
 log = logging.getLogger("cogaze")
@@ -101,12 +109,19 @@ def _mean_metric(name: str, per_report: np.ndarray) -> CorpusMetric:
 
 @dataclass
 class NLGResult:
-    """Corpus NLG scores, their resampling statistics, the protocol, and metrics that could not run."""
+    """Corpus NLG scores, their resampling statistics, the protocol, and metrics that could not run.
+
+    ``unavailable``: metrics that cannot run here (no Java); ``failed``: metrics that failed on this
+    input (message names the row); ``per_pair``: per-pair scores where the library gives them;
+    ``truncated``: METEOR's rows cut by the long-text policy (0-based indices)."""
 
     protocol: str
     scores: dict[str, float]
     metrics: list[CorpusMetric] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    per_pair: dict[str, np.ndarray] = field(default_factory=dict)
+    truncated: list[int] = field(default_factory=list)
     meteor_process: MeteorProcess | None = None
 
     def close(self) -> None:
@@ -122,12 +137,18 @@ def compute_nlg(
     protocol: str = "reference",
     skip_missing: bool = False,
     meteor: MeteorProcess | None = None,
+    meteor_max_words: int = DEFAULT_MAX_WORDS,
+    meteor_long_text: str = "truncate",
+    ids: Sequence[str] | None = None,
 ) -> NLGResult:
     """All NLG metrics of aligned ``references`` / ``hypotheses`` under ``protocol``.
 
     ``meteor``: a running :class:`MeteorProcess` to reuse (kept open for resampling); when None one is
     started and closed here. Without Java, METEOR raises :class:`MetricUnavailable` (with the install
-    command) unless ``skip_missing``, which records it as unavailable with a warning.
+    command) unless ``skip_missing``, which records it as unavailable with a warning. When the jar
+    fails on a row (e.g. out of heap), METEOR is recorded in ``failed`` naming the row (``ids``) and
+    the other metrics are still returned. ``meteor_max_words`` / ``meteor_long_text``: the long-text
+    policy of :mod:`cogaze.metrics.meteor`.
     """
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
@@ -150,12 +171,9 @@ def compute_nlg(
 
         def run_meteor() -> None:
             try:
-                stats = meteor.statistics(refs, hyps)  # type: ignore[union-attr]
-                # The jar aggregates a corpus by summing statistics: one EVAL of the sum is the corpus
-                # score (identical to EVAL over all segments, and much faster).
-                meteor_out["score"] = meteor.score_summed(stats.sum(0))[0]  # type: ignore[union-attr]
-                meteor_out["stats"] = stats
-            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                meteor_out["result"] = meteor_score(meteor, refs, hyps, meteor_max_words,  # type: ignore[arg-type]
+                                                    meteor_long_text, ids)
+            except BaseException as err:  # noqa: BLE001 - handled in the caller's thread
                 meteor_out["error"] = err
 
         worker = threading.Thread(target=run_meteor, daemon=True) if meteor is not None else None
@@ -171,18 +189,26 @@ def compute_nlg(
         result.metrics.extend(bleu_m)
         if worker is not None:
             worker.join()
-            if "error" in meteor_out:
-                raise meteor_out["error"]  # type: ignore[misc]
-            result.scores["METEOR"] = float(meteor_out["score"])  # type: ignore[arg-type]
-            proc = meteor
-            result.metrics.append(
-                CorpusMetric("METEOR", meteor_out["stats"], lambda s: proc.score_summed(s))  # type: ignore[arg-type]
-            )
+            err = meteor_out.get("error")
+            if isinstance(err, MeteorFailed):
+                log.error("%s; the other metrics are still reported", err)
+                result.failed["METEOR"] = str(err)
+            elif err is not None:
+                raise err  # type: ignore[misc]
+            else:
+                corpus, per_pair, stats, cut = meteor_out["result"]  # type: ignore[misc]
+                result.scores["METEOR"] = float(corpus)
+                result.per_pair["METEOR"] = per_pair
+                result.truncated = list(cut)
+                proc = meteor
+                result.metrics.append(CorpusMetric("METEOR", stats, lambda s: proc.score_summed(s)))  # type: ignore[union-attr]
         result.scores["ROUGE_L"] = float(rouge)
         result.metrics.append(_mean_metric("ROUGE_L", rouge_each))
+        result.per_pair["ROUGE_L"] = np.asarray(rouge_each, dtype=np.float64)
         # CIDEr-D document frequencies come from the whole reference set; resampling keeps them fixed.
         result.scores["CIDEr"] = float(cider)
         result.metrics.append(_mean_metric("CIDEr", cider_each))
+        result.per_pair["CIDEr"] = np.asarray(cider_each, dtype=np.float64)
     finally:
         if own_meteor is not None and not result.metrics:
             own_meteor.close()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from cogaze.errors import DataError
 from cogaze.io import atomic_write_json
 from cogaze.metrics.clinical import ce_metrics
-from cogaze.metrics.meteor import MeteorProcess, MetricUnavailable, java_available
-from cogaze.metrics.nlg import compute_nlg
+from cogaze.metrics.meteor import DEFAULT_MAX_WORDS, MeteorProcess, MetricUnavailable, java_available
+from cogaze.metrics.nlg import NLGResult, compute_nlg
+from cogaze.metrics.radmetrics import RadWeights, compute_radmetrics
 from cogaze.metrics.reports_csv import ReportPairs
 from cogaze.metrics.stats import CorpusMetric, PairedTest, bootstrap_ci, paired_randomisation_test
 
@@ -29,11 +33,22 @@ def make_labeler(kind: str = "rule", chexbert: str | Path | None = None, tokeniz
 
 
 def _metrics(pairs: ReportPairs, protocol: str, labeler, policy: str, skip_missing: bool,
-             meteor: MeteorProcess | None) -> tuple[dict[str, float], list[CorpusMetric], dict[str, str]]:
-    nlg = compute_nlg(pairs.references, pairs.hypotheses, protocol, skip_missing=skip_missing, meteor=meteor)
+             meteor: MeteorProcess | None, meteor_max_words: int = DEFAULT_MAX_WORDS,
+             meteor_long_text: str = "truncate") -> tuple[dict[str, float], list[CorpusMetric], NLGResult]:
+    nlg = compute_nlg(pairs.references, pairs.hypotheses, protocol, skip_missing=skip_missing, meteor=meteor,
+                      meteor_max_words=meteor_max_words, meteor_long_text=meteor_long_text, ids=pairs.ids)
     ce = ce_metrics(labeler(pairs.hypotheses), labeler(pairs.references), policy)
     scores = dict(nlg.scores) | {m.name: m.value() for m in ce}
-    return scores, nlg.metrics + ce, dict(nlg.unavailable)
+    return scores, nlg.metrics + ce, nlg
+
+
+def _per_pair_metric(name: str, values: np.ndarray) -> CorpusMetric:
+    """A mean-over-pairs metric for resampling; ``RadCliQ-v1`` per pair becomes ``1/RadCliQ-v1`` =
+    1 / mean (the published report convention)."""
+    stats = np.stack([np.asarray(values, dtype=np.float64), np.ones(len(values))], axis=1)
+    if name == "RadCliQ-v1":
+        return CorpusMetric("1/RadCliQ-v1", stats, lambda s: s[:, 1] / s[:, 0])
+    return CorpusMetric(name, stats, lambda s: s[:, 0] / s[:, 1])
 
 
 def start_meteor(skip_missing: bool = False) -> MeteorProcess | None:
@@ -46,17 +61,29 @@ def start_meteor(skip_missing: bool = False) -> MeteorProcess | None:
 
 def evaluate_pairs(pairs: ReportPairs, protocol: str = "reference", labeler=None, policy: str = "uncertain_positive",
                    n_boot: int = 1000, seed: int = 0, skip_missing: bool = False,
-                   meteor: MeteorProcess | None = None) -> dict[str, object]:
+                   meteor: MeteorProcess | None = None, meteor_max_words: int = DEFAULT_MAX_WORDS,
+                   meteor_long_text: str = "truncate", radmetrics: Sequence[str] = (),
+                   weights: RadWeights | None = None) -> dict[str, object]:
     """All corpus scores, their bootstrap 95% CIs (``<metric>_CI``) and the settings, as a JSON-able dict.
 
     ``meteor``: a process from :func:`start_meteor` to reuse (left open); by default one is started
-    and closed here."""
+    and closed here. ``unavailable`` / ``failed`` name metrics that could not run here / failed on
+    this input (the others are still reported); ``METEOR_truncated`` lists the ids of rows cut by
+    METEOR's long-text policy. ``radmetrics``: groups of :mod:`cogaze.metrics.radmetrics` to add
+    (weights from ``weights``)."""
     labeler = labeler or make_labeler("rule")
     own = meteor is None
     if own:
         meteor = start_meteor(skip_missing)
     try:
-        scores, metrics, unavailable = _metrics(pairs, protocol, labeler, policy, skip_missing, meteor)
+        scores, metrics, nlg = _metrics(pairs, protocol, labeler, policy, skip_missing, meteor,
+                                        meteor_max_words, meteor_long_text)
+        rad_missing: dict[str, str] = {}
+        if radmetrics:
+            rad_scores, per_pair, rad_missing = compute_radmetrics(pairs.references, pairs.hypotheses, radmetrics,
+                                                                   weights or RadWeights())
+            scores.update(rad_scores)
+            metrics += [_per_pair_metric(name, values) for name, values in per_pair.items()]
         cis = bootstrap_ci(metrics, n_boot=n_boot, seed=seed) if n_boot > 0 else {}
     finally:
         if own and meteor is not None:
@@ -66,7 +93,10 @@ def evaluate_pairs(pairs: ReportPairs, protocol: str = "reference", labeler=None
                               "CE_policy": policy, "bootstrap": {"n": n_boot, "seed": seed, "level": 0.95}}
     out.update(scores)
     out.update({f"{k}_CI": list(v) for k, v in cis.items()})
-    out["unavailable"] = unavailable
+    out["unavailable"] = dict(nlg.unavailable) | rad_missing
+    out["failed"] = dict(nlg.failed)
+    out["METEOR_truncated"] = [pairs.ids[i] for i in nlg.truncated]
+    out["METEOR_max_words"] = meteor_max_words
     return out
 
 
@@ -90,14 +120,15 @@ def align(a: ReportPairs, b: ReportPairs) -> ReportPairs:
 
 def compare_pairs(a: ReportPairs, b: ReportPairs, protocol: str = "reference", labeler=None,
                   policy: str = "uncertain_positive", n_perm: int = 1000, seed: int = 0,
-                  skip_missing: bool = False) -> list[PairedTest]:
+                  skip_missing: bool = False, meteor_max_words: int = DEFAULT_MAX_WORDS,
+                  meteor_long_text: str = "truncate") -> list[PairedTest]:
     """Paired approximate-randomisation test (B - A) for every metric."""
     labeler = labeler or make_labeler("rule")
     b = align(a, b)
     meteor = start_meteor(skip_missing)
     try:
-        _, ma, _ = _metrics(a, protocol, labeler, policy, skip_missing, meteor)
-        _, mb, _ = _metrics(b, protocol, labeler, policy, skip_missing, meteor)
+        _, ma, _ = _metrics(a, protocol, labeler, policy, skip_missing, meteor, meteor_max_words, meteor_long_text)
+        _, mb, _ = _metrics(b, protocol, labeler, policy, skip_missing, meteor, meteor_max_words, meteor_long_text)
         by_b = {m.name: m for m in mb}
         return [paired_randomisation_test(m, by_b[m.name], n_perm=n_perm, seed=seed) for m in ma if m.name in by_b]
     finally:

@@ -22,6 +22,8 @@ class DataConfig:
     fast_decode: bool = help_field(
         True, "Decode JPEG files with DCT scaling to >= 2x the model size before the exact resize (docs/scaling.md: "
         "tolerance vs a full decode); false = full decode. A store keeps the decode it was prepared with.")
+    impression_only: str = help_field("use", "Studies with an IMPRESSION but no FINDINGS: 'use' the impression "
+                                             "as the report text, or 'skip' their images (counted either way).")
 
 
 @dataclass

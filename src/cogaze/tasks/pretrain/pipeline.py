@@ -140,7 +140,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     if records is None:
-        loaded = load_dataset(data_dir, on_error=on_error)
+        loaded = load_dataset(data_dir, on_error=on_error, impression_only=config.data.impression_only)
         if loaded.problems.n_skipped:
             log.warning("%d items skipped while loading %s", loaded.problems.n_skipped, data_dir)
         records = loaded.records
@@ -162,6 +162,6 @@ def resume_pretrain(run_dir: str | Path, overrides: tuple[str, ...] = (), on_err
     run = Path(run_dir)
     config = load_config(PretrainConfig, run / "config.yaml", overrides)
     resolve_sources(config.model, run)
-    loaded = load_dataset(config.data.root, on_error=on_error)
+    loaded = load_dataset(config.data.root, on_error=on_error, impression_only=config.data.impression_only)
     train, val = build_samples(config, loaded.records, run)
     return resume(run, train, val, overrides)
