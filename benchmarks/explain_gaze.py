@@ -16,7 +16,7 @@ from cogaze.explain.baselines import EncoderPredictor, fit_centre_prior
 from cogaze.explain.evaluate_gaze import evaluate_gaze, gaze_table_rows
 from cogaze.explain.predict import ground_report, predict_gaze, scanpath_from_prediction
 from cogaze.explain.write import write_explanation
-from cogaze.models.pretrained import load_pretrained
+from cogaze.tasks.pretrain.pretrained import load_pretrained
 
 
 def main() -> None:

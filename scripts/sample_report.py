@@ -18,9 +18,9 @@ from scipy.ndimage import gaussian_filter
 
 from cogaze.data.records import CHEXPERT_CLASSES
 from cogaze.explain.scanpath import sample_scanpath, to_image_coords
-from cogaze.report.overlay import draw_scanpath, gaze_panel, heatmap_overlay
-from cogaze.report.page import ReportPage
-from cogaze.report.plots import ablation_bars, ablation_rows, loss_curves, roc_curves
+from cogaze.html.overlay import draw_scanpath, gaze_panel, heatmap_overlay
+from cogaze.html.page import ReportPage
+from cogaze.html.plots import ablation_bars, ablation_rows, loss_curves, roc_curves
 
 
 def fake_xray(rng: np.random.Generator, size: int = 224) -> np.ndarray:

@@ -10,8 +10,7 @@ from scipy import stats
 
 from cogaze.cli import main
 from cogaze.data.phantom.generate import generate_phantom
-from cogaze.demo.ablations import VARIANTS, variant_slug
-from cogaze.tasks.ablation import resolve_variants, summarise
+from cogaze.tasks.ablation import VARIANTS, resolve_variants, summarise, variant_slug
 
 # A self-contained tiny config (Dinov2 + BERT from config dicts), so the test does not depend on the
 # shipped phantom-tiny.yaml's backbone.

@@ -17,11 +17,12 @@ from cogaze.data.phantom.generate import generate_phantom
 from cogaze.data.records import BLANK
 from cogaze.errors import ConfigError, DataError
 from cogaze.models.backbones import BackboneConfig, build_vision_backbone, vision_tokens
-from cogaze.models.pretrained import image_geometry, load_pretrained
+from cogaze.models.pretrained import image_geometry
 from cogaze.models.tokenizer import train_tokenizer
 from cogaze.tasks.backbone import BackboneTrainConfig, mean_auroc, train_backbone
 from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.pipeline import pretrain
+from cogaze.tasks.pretrain.pretrained import load_pretrained
 
 SMALL = {"num_channels": 3, "embedding_size": 8, "hidden_sizes": [8, 16, 32], "depths": [1, 1, 1],
          "layer_type": "basic", "image_size": 64}
@@ -149,6 +150,33 @@ def test_cli_trains_and_phantom_tiny_pretrains_on_it(corpus, tmp_path):
     frozen = build_vision_backbone(BackboneConfig(source=str(bb), model_type="resnet"))
     x = torch.randn(2, 3, 64, 64)
     assert torch.equal(enc.model.encode_images(x), vision_tokens(frozen, x))  # the backbone stayed frozen
+
+    # Portable run folders: a copy loads from another working directory; a tree moved as a whole loads
+    # through the path relative to the run; a missing backbone folder fails at once, naming its paths.
+    import os
+    import shutil
+    import time
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copytree(run, elsewhere / "run-copy", ignore=shutil.ignore_patterns("vision_features"))
+    cwd = os.getcwd()
+    try:
+        os.chdir(elsewhere)
+        copy = load_pretrained("run-copy")
+        assert torch.equal(copy.model.encode_images(x), enc.model.encode_images(x))
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        shutil.move(str(run), moved / "run")
+        shutil.move(str(bb), moved / "backbone")
+        assert torch.equal(load_pretrained(moved / "run").model.encode_images(x), enc.model.encode_images(x))
+        shutil.rmtree(moved / "backbone")
+        start = time.perf_counter()
+        with pytest.raises(ConfigError, match="vision backbone folder of this run is missing") as err:
+            load_pretrained(moved / "run")
+        assert time.perf_counter() - start < 1.0 and str(bb) in str(err.value)
+    finally:
+        os.chdir(cwd)
 
 
 def test_missing_backbone_folder_says_how_to_make_one(tmp_path):

@@ -3,9 +3,9 @@
 import json
 
 import yaml
-from tests.html_check import check_page
 
 from cogaze.cli import main
+from html_check import check_page
 
 
 def test_demo_quick(tmp_path):

@@ -47,7 +47,7 @@ def test_missing_image_is_a_clear_error_or_a_counted_skip(tmp_path, capsys):
 
 
 def test_cli_dataset_names_match_the_loaders():
-    from cogaze.commands.downstream import DATASET_NAMES
-    from cogaze.data.downstream import DATASETS
+    from cogaze.commands.downstream import dataset_names
+    from cogaze.data.downstream import DATASETS, REGISTRY
 
-    assert DATASET_NAMES == DATASETS
+    assert dataset_names() == DATASETS == tuple(REGISTRY) == ("nih", "siim", "rsna", "tbx11k", "shenzhen")

@@ -22,7 +22,7 @@ from cogaze.explain.evaluate_gaze import (
     mean_ci,
 )
 from cogaze.gaze.metrics import centroid_icc
-from cogaze.report.page import ReportPage
+from cogaze.html.page import ReportPage
 from explain_fakes import FakeEncoder
 
 SIZES = [(200, 160), (160, 200), (180, 180), (240, 150), (150, 150), (210, 190)]

@@ -162,13 +162,17 @@ def test_write_explanation_round_trip(tmp_path):
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == ["explanation.json", "map_00.png", "map_01.png",
                                                     "map_02.png", "scanpath.png"]
+    assert payload["files"] == ["map_00.png", "map_01.png", "map_02.png", "scanpath.png", "explanation.json"]
+    s = 512 / 60  # a small image is enlarged (longer side 512) so the maps stay legible
     for name in ("map_00.png", "scanpath.png"):
         with Image.open(out / name) as im:
             im.load()
-            assert im.size == (60, 40) and im.mode == "RGB"
+            assert im.size[0] == 512 and im.size[1] > round(40 * s) + 14 and im.mode == "RGB"  # + caption strip
     overlay = np.asarray(Image.open(out / "map_00.png")).astype(int)
     colour = overlay.max(axis=2) - overlay.min(axis=2)
-    assert colour[:, :10].max() == 0 and colour[35, 15] > colour[5, 45]  # cropped away: uncoloured
+    image, caption = colour[:round(40 * s)], overlay[round(40 * s) + 2:]
+    assert image[:, :round(7.5 * s) - 2].max() == 0 and image[round(35 * s), round(15 * s)] > image[round(5 * s), round(45 * s)]
+    assert colour[round(40 * s) + 2:].max() <= 12 and caption.min() < 100  # dark text on white, no heat colours
     loaded = json.loads((out / "explanation.json").read_text())
     assert loaded == payload
     assert loaded["image_size"] == [60, 40] and len(loaded["maps"]) == 3

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from tests.fixture_trees import build_dataset
 
 from cogaze.cli import main
 from cogaze.config import load_config
@@ -16,6 +15,7 @@ from cogaze.models.cogaze import CoGazeModel, resolve_text_vocab
 from cogaze.models.pretrained import PretrainedCoGaze, image_geometry
 from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.pretrain.config import PretrainConfig
+from fixture_trees import build_dataset
 
 TINY = [
     "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",

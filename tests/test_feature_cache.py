@@ -7,28 +7,29 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tests.fixture_trees import build_dataset
 
 from cogaze.config import load_config
 from cogaze.data.dataset import load_dataset
-from cogaze.data.images import read_image
-from cogaze.data.samples import PretrainSamples
+from cogaze.data.pixels import ModelImages
 from cogaze.errors import ConfigError, DataError
 from cogaze.models.backbones import BackboneConfig, build_vision_backbone
 from cogaze.models.cogaze import CoGazeModel, resolve_text_vocab
-from cogaze.models.feature_cache import FeatureCache, build_feature_cache
-from cogaze.models.pretrained import image_geometry, load_pretrained
+from cogaze.models.pretrained import image_geometry
 from cogaze.models.tokenizer import load_tokenizer, train_tokenizer
 from cogaze.tasks.pretrain.collate import PretrainCollator
 from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.tasks.pretrain.feature_cache import FeatureCache, build_feature_cache
 from cogaze.tasks.pretrain.pipeline import build_samples, pretrain
+from cogaze.tasks.pretrain.pretrained import load_pretrained
+from cogaze.tasks.pretrain.samples import PretrainSamples
+from fixture_trees import build_dataset
 
 TINY = [
     "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
     "model.vision.config.hidden_sizes=[8,16,32]", "model.text.config.hidden_size=32",
     "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
     "model.perceiver_depth=1", "model.perceiver_dim_head=8",
-    "data.batch_size=2", "trainer.max_epochs=1",
+    "data.batch_size=2", "trainer.max_epochs=1", "trainer.matmul_precision=highest",  # CPU "medium" = bf16 matmuls
 ]
 
 
@@ -70,7 +71,7 @@ def test_training_from_cache_matches_images_and_cache_is_reused(data, tmp_path, 
     enc = load_pretrained(cached)
     cache = FeatureCache(folder)
     rec = next(r for r in load_dataset(ds).records if r.dicom_id == "d1")
-    px = torch.from_numpy(image_geometry(enc.model.config).transform_image(read_image(rec.image_path)))
+    px = ModelImages(image_geometry(enc.model.config)).pixels(rec.dicom_id, rec.image_path)  # training's decode
     with torch.no_grad():
         want = enc.model.encode_images(px[None])[0]
     assert torch.allclose(cache.features("d1"), want, atol=2e-3, rtol=1e-3)

@@ -69,7 +69,7 @@ def test_prompt_longer_than_window_is_truncated_with_warning(caplog) -> None:
     tok, cfg = tiny_tokenizer(), LLMConfig()
     full = build_prompt(tok, cfg, 4, CLASS_REPORTS[1], [], target=CLASS_REPORTS[2])
     window = len(full) - 8
-    with caplog.at_level(logging.WARNING, logger="cogaze.report"):
+    with caplog.at_level(logging.WARNING, logger="cogaze.html"):
         short = build_prompt(tok, cfg, 4, CLASS_REPORTS[1], [], target=CLASS_REPORTS[2], context_window=window)
     assert short.truncated and len(short) == window and "truncated" in caplog.text
     assert short.target == full.target and len(short.suffix) == len(full.suffix) - 8  # similar report shrank first

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cogaze.report.overlay import draw_scanpath, gaze_panel, heatmap_overlay, resize_heatmap
+from cogaze.html.overlay import draw_scanpath, gaze_panel, heatmap_overlay, resize_heatmap
 
 
 def _xray(h=96, w=128, seed=0):

@@ -21,8 +21,9 @@ from cogaze.config import load_config
 from cogaze.data.dataset import load_dataset
 from cogaze.data.phantom.generate import generate_phantom
 from cogaze.models.cogaze import CoGazeModel
+from cogaze.models.pretrained import image_geometry
 from cogaze.models.tokenizer import load_tokenizer
-from cogaze.tasks.pretrain.collate import PretrainCollator
+from cogaze.tasks.pretrain.collate import PretrainCollator, finish_batch
 from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.module import EpochSampler
 from cogaze.tasks.pretrain.pipeline import build_samples
@@ -35,6 +36,7 @@ TINY = [
     "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
     "model.perceiver_depth=1", "model.perceiver_dim_head=8", "optim.lr=0.001",
     f"data.batch_size={B}", "trainer.max_epochs=1", "trainer.accumulate_grad_batches=1",
+    "trainer.matmul_precision=highest",  # "medium" lets CPU matmuls run in bf16
 ]
 
 
@@ -47,11 +49,12 @@ def _reference_step(run: Path, data: Path):
     model = CoGazeModel(config.model)
     train, _ = build_samples(config, load_dataset(data).records, run)
     collate = PretrainCollator(tok, config.model.max_text_length)
+    geometry = image_geometry(config.model)  # uint8 images are normalised as on the device
     losses = []
     for rank in (0, 1):
-        idx = list(EpochSampler(len(train), t.seed, lambda: 0, rank, 2))[:B]
+        idx = list(EpochSampler(len(train), t.seed, lambda: 0, rank, 2, batch=B))[:B]
         torch.manual_seed(t.seed + rank)  # PretrainModule.on_train_batch_start at epoch 0, batch 0
-        losses.append(model(collate([train[i] for i in idx])).losses)
+        losses.append(model(finish_batch(collate([train[i] for i in idx]), geometry)).losses)
     mean = {k: (losses[0][k] + losses[1][k]) / 2 for k in losses[0] if k in losses[1]}
     mean["loss"].backward()
     params = [p for p in model.parameters() if p.requires_grad]

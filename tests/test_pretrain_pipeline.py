@@ -3,11 +3,11 @@
 import json
 
 import torch
-from tests.fixture_trees import build_dataset
 
 from cogaze.cli import main
 from cogaze.models.interface import VisionLanguageEncoder
-from cogaze.models.pretrained import load_pretrained
+from cogaze.tasks.pretrain.pretrained import load_pretrained
+from fixture_trees import build_dataset
 
 TINY = [
     "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
@@ -18,7 +18,7 @@ TINY = [
 ]
 
 
-def test_pretrain_cli_run_and_reload(tmp_path):
+def test_pretrain_cli_run_and_reload(tmp_path, capsys):
     data = build_dataset(tmp_path / "ds")
     tok = tmp_path / "tok"
     assert main(["tokenizer", "train", str(data), "--out", str(tok), "--vocab-size", "300"]) == 0
@@ -55,10 +55,14 @@ def test_pretrain_cli_run_and_reload(tmp_path):
     # cogaze explain on one of the dataset's images: one map per report sentence + scanpath + JSON.
     image = next(p for p in sorted((data / "files").rglob("*.jpg")))
     out = tmp_path / "explain"
+    capsys.readouterr()
     assert main(["explain", "--checkpoint", str(run), "--image", str(image), "--view", "PA",
                  "--report", "Small left pleural effusion. Heart size is normal.", "--out", str(out)]) == 0
     explanation = json.loads((out / "explanation.json").read_text())
-    assert len(list(out.glob("*.png"))) >= 2 and explanation
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["files"] == [str(out / f) for f in explanation["files"]]  # every file written, listed
+    assert sorted(p.name for p in out.iterdir()) == sorted(explanation["files"])
+    assert printed["maps"] == 2 and "scanpath.png" in explanation["files"]
     assert main(["explain", "--checkpoint", str(tmp_path), "--image", str(image), "--out", str(out)]) == 1
     assert main(["explain", "--checkpoint", str(run), "--image", str(image), "--view", "SIDEWAYS",
                  "--out", str(out)]) == 1

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cogaze.report.blocks import label_agreement, normalise_labels
-from cogaze.report.images import PNG_SIGNATURE, new_figure
-from cogaze.report.page import ReportPage
+from cogaze.html.blocks import label_agreement, normalise_labels
+from cogaze.html.images import PNG_SIGNATURE, new_figure
+from cogaze.html.page import ReportPage
 from html_check import check_page
 
 

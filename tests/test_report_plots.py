@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from cogaze.errors import DataError
-from cogaze.report.images import PNG_SIGNATURE, figure_png
-from cogaze.report.plots import (
+from cogaze.html.images import PNG_SIGNATURE, figure_png
+from cogaze.html.plots import (
     ablation_bars,
     ablation_rows,
     loss_curves,

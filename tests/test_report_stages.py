@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cogaze.errors import DataError
-from cogaze.report.page import ReportPage
-from cogaze.report.stages import StageRunner
+from cogaze.html.page import ReportPage
+from cogaze.html.stages import StageRunner
 from html_check import check_page
 
 

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from tests.fixture_trees import build_dataset
 
 from cogaze.data.dataset import load_dataset
 from cogaze.data.geometry import ImageGeometry
-from cogaze.data.samples import PretrainSamples
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
+from cogaze.tasks.pretrain.samples import PretrainSamples
+from fixture_trees import build_dataset
 
 
 @pytest.fixture()

@@ -1,9 +1,9 @@
 """The report section parser on hand-written report texts covering the real header variants."""
 
 import pytest
-from tests.fixture_trees import REPORTS
 
 from cogaze.data.sections import parse_report
+from fixture_trees import REPORTS
 
 # (report text, expected sections; keys not given must be "")
 CASES = [

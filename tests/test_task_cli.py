@@ -218,3 +218,63 @@ def test_downstream_dataset_source(setup, tmp_path):
     assert res["runs"][0]["n_train"] == 6
     _in_unit([res["metrics"]["AUROC@100%"], res["summary"]["100%"]["AUROC"]["mean"]])
     assert main(["zeroshot", "--checkpoint", str(run), "--dataset", "shenzhen"]) == 1
+
+
+def _tbx11k_tree(tmp_path):
+    """A TBX11K-layout set (stem split files + PNGs + data.csv) with TB boxes on every tb image."""
+    from PIL import Image
+
+    split, images = tmp_path / "tbx_split", tmp_path / "tbx_images"
+    split.mkdir()
+    images.mkdir()
+    rng = np.random.default_rng(1)
+    rows = [["fname", "bbox", "target"]]
+    k = 0
+    for name in ("train_1", "train_10", "train", "val", "test"):
+        stems = []
+        for i in range(4):
+            stem = f"tb{k:04d}" if i % 2 else f"h{k:04d}"
+            Image.fromarray(rng.integers(0, 255, (48, 48), dtype=np.uint8)).save(images / f"{stem}.png")
+            stems.append(stem)
+            if i % 2:
+                rows.append([f"{stem}.png", "{'xmin': 8, 'ymin': 10, 'width': 20, 'height': 16}", "tb"])
+            else:
+                rows.append([f"{stem}.png", "none", "healthy"])
+            k += 1
+        (split / f"{name}.txt").write_text("\n".join(stems) + "\n")
+    box_table = tmp_path / "data.csv"
+    with box_table.open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return split, images, box_table
+
+
+def test_tbx11k_segmentation_needs_its_box_table(setup, tmp_path, capsys):
+    """Without data.csv every TBX11K mask would be empty (a Dice of 100 % on nothing): refused, naming
+    the option; with it Dice is computed on the real boxes."""
+    _, _, run = setup
+    split, images, box_table = _tbx11k_tree(tmp_path)
+    src = ["--checkpoint", str(run), "--dataset", "tbx11k", "--split-dir", str(split), "--image-root", str(images)]
+    out = tmp_path / "seg.json"
+    args = ["finetune", "--task", "segmentation", *src, "--fractions", "100", "--seeds", "1", "--out", str(out),
+            "epochs=1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "--box-table" in err and "empty" in err and not out.exists()
+    assert main([*args, "--box-table", str(box_table)]) == 0
+    res = json.loads(out.read_text())
+    dice = [v for k, v in res["metrics"].items() if k.lower().startswith("dice")]
+    assert dice and all(0.0 <= d < 1.0 for d in dice), res["metrics"]  # real masks: not the all-empty 1.0
+
+
+def test_registry_is_the_one_dataset_list():
+    from cogaze.data.downstream import REGISTRY, DatasetSpec, SideTables, get_dataset, register
+
+    assert get_dataset("TBX11K").mask_table == "box_table" and get_dataset("nih").tables == ("data_entry",)
+    with pytest.raises(ConfigError, match="known: nih, siim, rsna, tbx11k, shenzhen"):
+        get_dataset("chexpert")
+    with pytest.raises(ValueError, match="already registered"):
+        register(REGISTRY["rsna"])
+    assert SideTables(box_table="x.csv").given() == ["box_table"]
+    assert isinstance(REGISTRY["siim"], DatasetSpec) and "segmentation" in REGISTRY["siim"].tasks
+    with pytest.raises(ConfigError, match="does not support segmentation"):
+        get_dataset("shenzhen").check_task("segmentation")

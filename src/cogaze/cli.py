@@ -6,23 +6,25 @@ exit with status 1.
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
 from cogaze import __version__
 from cogaze.errors import CogazeError
+from cogaze.logs import configure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cogaze")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def cli(verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages (also an option of the long-running verbs).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings, errors and results, no progress (also per verb).")
+def cli(verbose: bool, quiet: bool) -> None:
     """cogaze: context- and gaze-guided vision-language pretraining for chest X-rays."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    if verbose and quiet:
+        raise click.UsageError("give --quiet or --verbose, not both")
+    if not click.get_current_context().meta.get("cogaze_verbosity"):  # a verb's own -q/-v (parsed first) wins
+        configure(-1 if quiet else 1 if verbose else 0)
 
 
 def _register() -> None:

@@ -8,8 +8,6 @@ rejected with a :class:`~cogaze.errors.ConfigError` naming the key and the allow
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from cogaze.errors import ConfigError
+from cogaze.io import atomic_write_text
 
 T = TypeVar("T")
 
@@ -113,13 +112,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write ``cfg`` as YAML atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
 
 
 def describe_config(schema: type, prefix: str = "") -> list[tuple[str, str, str, str]]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import click
 
+from cogaze.logs import verbosity_options
+
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.argument("data_dir", type=click.Path(file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: one run per variant and seed, ablations.json, ablations.csv.")

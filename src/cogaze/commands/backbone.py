@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cogaze.logs import verbosity_options
+
 
 @click.group()
 def backbone() -> None:
@@ -11,6 +13,7 @@ def backbone() -> None:
 
 
 @backbone.command("train", context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder (transformers format; load it with model.vision.source=OUT).")
@@ -31,6 +34,6 @@ def train(data_dir: str, out_dir: str, config_path: str | None, on_error: str, o
 
     cfg = load_config(BackboneTrainConfig, config_path, overrides)
     records = load_dataset(data_dir, on_error=on_error).records  # type: ignore[arg-type]
-    result = train_backbone(list(records.split("train")), list(records.split("val")), out_dir, cfg, echo=click.echo)
+    result = train_backbone(list(records.split("train")), list(records.split("val")), out_dir, cfg)  # per-epoch lines: the log
     click.echo(f"backbone -> {result.out_dir} (best epoch {result.best_epoch}, val mean AUROC "
                f"{result.best_val_auroc:.3f}, {result.n_train} train / {result.n_val} val images)")

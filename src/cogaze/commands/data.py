@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from cogaze.logs import show_progress, verbosity_options
+
 
 @click.group()
 def data() -> None:
-    """Datasets: generate the phantom, validate and summarise dataset folders."""
+    """Datasets: generate the phantom, validate, summarise and prepare (image store) dataset folders."""
 
 
 def _load(directory, on_error, impression_only="use"):
@@ -66,3 +68,55 @@ def summary(directory: str, json_out: str | None, on_error: str) -> None:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(json_out).write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
         click.echo(f"summary written to {json_out}")
+
+
+@data.command("prepare")
+@verbosity_options
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Store folder.")
+@click.option("--size", type=int, default=518, show_default=True,
+              help="Shortest edge of the stored images: the model's input size (Rad-DINO: 518).")
+@click.option("--workers", type=int, default=0, show_default=True,
+              help="Decoding processes (0 = one per CPU core).")
+@click.option("--shard-images", type=int, default=1024, show_default=True, help="Images per shard file.")
+@click.option("--exact-decode", is_flag=True,
+              help="Decode JPEGs at full size (default: DCT-scaled decode, within the tolerance of docs/scaling.md).")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="Bad dataset rows: stop with an error, or skip and count them.")
+def prepare(directory: str, out: str, size: int, workers: int, shard_images: int, exact_decode: bool,
+            on_error: str) -> None:
+    """Decode every image of dataset folder DIRECTORY once into a memory-mapped store at --out.
+
+    Training (data.store=STORE), the downstream tasks and report generation (--store STORE) then read
+    resized uint8 images from it instead of decoding the files. Safe to interrupt: running the same
+    command again keeps the finished shards.
+    """
+    from cogaze.data.store import ImageStore
+    from cogaze.data.store_build import prepare_store
+
+    loaded = _load(directory, on_error)
+    seen: dict[str, object] = {}
+    for rec in loaded.records:
+        if rec.image_path is not None:
+            seen.setdefault(rec.dicom_id, rec.image_path)
+    result = prepare_store(list(seen.items()), out, size=size, fast=not exact_decode, workers=workers,  # type: ignore[arg-type]
+                           shard_images=shard_images, root=directory, progress=show_progress())
+    click.echo(ImageStore(out).describe())
+    click.echo(f"{result.shards - result.reused_shards} shard(s) written, {result.reused_shards} kept from an "
+               "earlier run")
+
+
+@data.command("verify-store")
+@click.argument("store", type=click.Path(file_okay=False, path_type=str))
+def verify_store(store: str) -> None:
+    """Re-hash every shard of image store STORE against its index (exit 1 on a mismatch)."""
+    from cogaze.data.store import ImageStore
+    from cogaze.errors import DataError
+
+    st = ImageStore(store)
+    bad = st.verify()
+    click.echo(st.describe())
+    if bad:
+        raise DataError(f"{len(bad)} shard(s) do not match their checksum: {', '.join(bad)}; re-run "
+                        "`cogaze data prepare` to rewrite them", store)
+    click.echo("OK: every shard matches its sha256")

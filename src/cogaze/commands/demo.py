@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
+from cogaze.logs import verbosity_options
+
 
 @click.command()
+@verbosity_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo_out", show_default=True,
               help="Output folder (phantom, runs, results.json, timings.json, report.html).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every stage in about two minutes.")

@@ -7,7 +7,31 @@ from pathlib import Path
 
 import click
 
-DATASET_NAMES = ("nih", "siim", "rsna", "tbx11k", "shenzhen")
+
+def dataset_names() -> tuple[str, ...]:
+    """The registered downstream datasets (the choices of every --dataset option)."""
+    from cogaze.data.downstream import dataset_names as names
+
+    return names()
+
+
+def table_options(f):
+    """--data-entry / --label-table / --box-table: a downstream dataset's side tables."""
+    f = click.option("--box-table", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="TBX11K data.csv with TB boxes (segmentation masks).")(f)
+    f = click.option("--label-table", multiple=True,
+                     help="SIIM label table (id, file name, RLE or -1): one CSV, or SOURCE=CSV per source split "
+                          "(train=..., test=...).")(f)
+    f = click.option("--data-entry", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="NIH Data_Entry_2017 CSV (rebuilds the full train list from train.txt).")(f)
+    return f
+
+
+def side_tables(data_entry: Path | None, label_table: tuple[str, ...], box_table: Path | None):
+    """The parsed side-table options."""
+    from cogaze.data.downstream import SideTables
+
+    return SideTables(data_entry=data_entry, label_table=_label_tables(label_table), box_table=box_table)
 
 
 def _label_tables(values: tuple[str, ...]) -> str | dict[str, str] | None:
@@ -48,17 +72,12 @@ def _row(summary: dict[str, object]) -> list[str]:
 
 
 @click.command("downstream")
-@click.argument("name", type=click.Choice(DATASET_NAMES, case_sensitive=False))
+@click.argument("name", type=click.Choice(dataset_names(), case_sensitive=False))
 @click.option("--split-dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder of the dataset's split files (BenchX / CheXWorld layout, spec 8).")
+              help="Folder of the dataset's split files (BenchX / CheXWorld layout, docs/datasets.md).")
 @click.option("--image-root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Image folder: every listed image must exist under it. Without it, counts come from the split files alone.")
-@click.option("--data-entry", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="NIH Data_Entry_2017 CSV (rebuilds the full train list from train.txt).")
-@click.option("--label-table", multiple=True,
-              help="SIIM label table (id, file name, RLE or -1): one CSV, or SOURCE=CSV per source split (train=..., test=...).")
-@click.option("--box-table", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TBX11K data.csv with TB boxes.")
+@table_options
 @click.option("--split", "only_split", type=click.Choice(["train", "val", "test"]), default=None,
               help="Only this split (default: all).")
 @click.option("--fraction", type=click.Choice(["1", "10", "100"]), default=None,
@@ -79,29 +98,26 @@ def downstream(
     as_json: bool,
 ) -> None:
     """Print row, label, view and category counts of downstream dataset NAME, per split and fraction."""
-    from cogaze.data.downstream import SPLIT_FRACTIONS, load_downstream
+    from cogaze.data.downstream import get_dataset
 
-    name = name.lower()
-    tables = _label_tables(label_table)
+    spec = get_dataset(name)
+    tables = side_tables(data_entry, label_table, box_table)
     wanted = [
         (s, f)
-        for s, f in SPLIT_FRACTIONS[name]
+        for s, f in spec.split_fractions
         if (only_split is None or s == only_split) and (fraction is None or f == int(fraction))
     ]
     if not wanted:
-        raise click.BadParameter(f"{name} has no split {only_split} at {fraction}%", param_hint="--split/--fraction")
+        raise click.BadParameter(f"{spec.name} has no split {only_split} at {fraction}%", param_hint="--split/--fraction")
     summaries, notes = [], []
     for split, frac in wanted:
         explicit = only_split is not None and fraction is not None
-        if (name == "nih" and split == "train" and frac == 100 and data_entry is None
+        if (spec.name == "nih" and split == "train" and frac == 100 and data_entry is None
                 and not (split_dir / "train.csv").is_file() and not explicit):
             notes.append("train 100%: train.csv is absent; pass --data-entry to rebuild it from train.txt")
             continue
-        loaded = load_downstream(
-            name, split_dir, split, frac, image_root=image_root, check_images=image_root is not None,
-            on_error=on_error,  # type: ignore[arg-type]
-            data_entry_csv=data_entry, label_table=tables, box_table=box_table,
-        )
+        loaded = spec.load(split_dir, split, frac, image_root=image_root, tables=tables,
+                           check_images=image_root is not None, on_error=on_error)
         summaries.append(loaded.summary())
     if as_json:
         click.echo(json.dumps(summaries, indent=2))
@@ -112,7 +128,7 @@ def downstream(
     if summaries:
         first = summaries[0]
         classes = ", ".join(first["positives"])  # type: ignore[arg-type]
-        click.echo(f"{name}: {first['task']} ({classes}); split files in {split_dir}")
+        click.echo(f"{spec.name}: {first['task']} ({classes}); split files in {split_dir}")
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     for note in notes:

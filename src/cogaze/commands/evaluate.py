@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cogaze.logs import verbosity_options
+
 PROTOCOL = click.Choice(["reference", "lower", "ptb"])
 LABELER = click.Choice(["rule", "chexbert"])
 POLICY = click.Choice(["uncertain_positive", "uncertain_negative"])
@@ -71,6 +73,7 @@ def evaluate() -> None:
 
 
 @evaluate.command("reports")
+@verbosity_options
 @click.argument("csv_file", type=click.Path(dir_okay=False))
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write all results here.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
@@ -123,6 +126,7 @@ def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weig
 
 
 @evaluate.command("compare")
+@verbosity_options
 @click.argument("a_csv", type=click.Path(dir_okay=False))
 @click.argument("b_csv", type=click.Path(dir_okay=False))
 @click.option("--permutations", type=int, default=1000, show_default=True, help="Randomisation replicates.")

@@ -21,29 +21,9 @@ import click
 def explain(checkpoint: str, image_path: str, text: str | None, report: str | None, indication: str, history: str,
             view: str, fixations: int, seed: int, out_dir: str) -> None:
     """Write gaze overlays (PNG), the predicted scanpath and explanation.json for one image."""
-    from cogaze.commands.tasks import load_encoder
-    from cogaze.data.images import read_image
-    from cogaze.data.records import parse_view
-    from cogaze.errors import ConfigError
-    from cogaze.explain.predict import ground_report, predict_gaze, scanpath_from_prediction
-    from cogaze.explain.write import write_explanation
+    from cogaze import api
 
-    try:
-        view = parse_view(view)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    encoder = load_encoder(checkpoint)
-    image = read_image(image_path)
-    if report is not None:
-        try:
-            preds = ground_report(encoder, image, report, view=view, indication=indication, history=history)
-        except ValueError as err:
-            raise ConfigError(f"--report: {err}") from None
-        first = preds[0].prediction
-    else:
-        first = predict_gaze(encoder, image, text, indication=indication, history=history, view=view)
-        preds = [first]
-    path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
-    summary = write_explanation(preds, image, out_dir, scanpath=path)
-    click.echo(json.dumps({"out": out_dir, "maps": len(preds), "scanpath": len(path),
-                           "files": sorted(summary.get("files", [])) if isinstance(summary, dict) else []}, indent=2))
+    payload = api.explain_image(checkpoint, image_path, out_dir, text=text, report=report, view=view,
+                                indication=indication, history=history, fixations=fixations, seed=seed)
+    click.echo(json.dumps({"out": out_dir, "maps": len(payload["maps"]), "scanpath": len(payload["scanpath"] or []),
+                           "files": payload["files"]}, indent=2))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from cogaze.logs import show_progress, verbosity_options
+
 
 @click.group()
 def gaze() -> None:
@@ -13,6 +15,7 @@ def gaze() -> None:
 
 
 @gaze.command("build")
+@verbosity_options
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("gaze.safetensors"),
               show_default=True, help="Cache file to write (safetensors).")
@@ -33,7 +36,7 @@ def build(data_dir: Path, out: Path, grid: int, image_size: int, overrides: tupl
 
     options = load_config(HeatmapOptions, overrides=list(overrides))
     records = load_dataset(data_dir).records
-    result = build_gaze_cache(records, out, ImageGeometry(image_size), grid, options, force=force, progress=True)
+    result = build_gaze_cache(records, out, ImageGeometry(image_size), grid, options, force=force, progress=show_progress())
     c = result.counts
     state = "wrote" if result.rebuilt else "up to date:"
     click.echo(f"{state} {result.path} ({result.readings} readings, {result.rows} maps, grid {grid}x{grid}); "
@@ -42,6 +45,7 @@ def build(data_dir: Path, out: Path, grid: int, image_size: int, overrides: tupl
 
 
 @gaze.command("authors")
+@verbosity_options
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("gaze.safetensors"),
               show_default=True, help="Cache file to write (safetensors).")
@@ -72,6 +76,6 @@ def authors(root: Path, out: Path, grid: int, image_size: int, index: Path | Non
             raise DataError("index must be a JSON object folder name -> dicom_id", index)
         mapping = {name: str(given[name]) for name in mapping if name in given}
     items = {dicom_id: root / name for name, dicom_id in mapping.items()}
-    result = build_authors_cache(items, out, ImageGeometry(image_size), grid, force=force, progress=True)
+    result = build_authors_cache(items, out, ImageGeometry(image_size), grid, force=force, progress=show_progress())
     state = "wrote" if result.rebuilt else "up to date:"
     click.echo(f"{state} {result.path} ({result.readings} gaze items, {result.rows} maps, grid {grid}x{grid})")

@@ -6,8 +6,11 @@ import json
 
 import click
 
+from cogaze.logs import show_progress, verbosity_options
+
 
 @click.command("phantom")
+@verbosity_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
 @click.option("--n-patients", default=40, show_default=True, type=click.IntRange(min=1), help="Number of patients.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed = same bytes).")
@@ -25,7 +28,7 @@ def phantom(out_dir: str, n_patients: int, seed: int, image_size: int, gaze_frac
     from cogaze.data.phantom.preview import write_preview
 
     summary = generate_phantom(out_dir, n_patients=n_patients, seed=seed, image_size=image_size,
-                               gaze_fraction=gaze_fraction, subtlety=subtlety)
+                               gaze_fraction=gaze_fraction, subtlety=subtlety, progress=show_progress())
     info = summary.to_dict()
     click.echo(json.dumps({k: info[k] for k in ("out_dir", "n_patients", "n_studies", "n_images", "n_gaze_images",
                                                 "n_reflacx_readings", "per_split")}, indent=1, sort_keys=True))

@@ -6,8 +6,11 @@ import json
 
 import click
 
+from cogaze.logs import verbosity_options
+
 
 @click.command(context_settings={"ignore_unknown_options": True})
+@verbosity_options
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config (configs/pretrain/*.yaml).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Dataset folder (docs/formats.md).")
 @click.option("--run-dir", type=click.Path(file_okay=False), default="runs/pretrain", show_default=True,
@@ -16,11 +19,13 @@ import click
               help="Continue this run folder from its last checkpoint (overrides still apply).")
 @click.option("--gaze-cache", type=click.Path(dir_okay=False), default=None,
               help="Gaze cache file to use/build (default: RUN_DIR/gaze.safetensors).")
+@click.option("--store", type=click.Path(file_okay=False), default=None,
+              help="Prepared image store of the dataset (`cogaze data prepare`); same as data.store=STORE.")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="Bad data rows: stop with an error, or skip and count them.")
 @click.argument("overrides", nargs=-1)
 def pretrain(config_path: str | None, data_dir: str | None, run_dir: str, resume_dir: str | None,
-             gaze_cache: str | None, on_error: str, overrides: tuple[str, ...]) -> None:
+             gaze_cache: str | None, store: str | None, on_error: str, overrides: tuple[str, ...]) -> None:
     """Pretrain CoGaze. OVERRIDES are dotlist settings such as trainer.max_epochs=3 model.loss.gaze=none."""
     from cogaze.config import load_config
     from cogaze.errors import ConfigError
@@ -29,6 +34,8 @@ def pretrain(config_path: str | None, data_dir: str | None, run_dir: str, resume
     from cogaze.tasks.pretrain.pipeline import resume_pretrain
     from cogaze.tasks.pretrain.run import is_launch_rank_zero
 
+    if store:
+        overrides = (*overrides, f"data.store={store}")
     if resume_dir:
         summary = resume_pretrain(resume_dir, overrides, on_error)  # type: ignore[arg-type]
     else:

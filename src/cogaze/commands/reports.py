@@ -1,40 +1,24 @@
-"""``cogaze train-report`` and ``cogaze generate``: report generation from a pretraining run (spec 5.1-5.3).
+"""``cogaze train-report`` and ``cogaze generate``: report generation from a pretraining run (docs/reports.md).
 
-Thin over :mod:`cogaze.tasks.report_generation`. Examples are the frontal images of a cogaze dataset
-folder (phantom or MIMIC-CXR layout) with their findings section as the target; the encoder is frozen.
-``generate`` writes the CSV ``cogaze evaluate reports`` reads (dicom_id, reference_report,
-generated_report) and, with ``--baselines``, the most-common-report and nearest-neighbour baselines
-beside it, so every system is scored the same way.
+Thin over :mod:`cogaze.api.reports`. Examples are the frontal images of a cogaze dataset folder (phantom or
+MIMIC-CXR layout) with their findings section as the target; the encoder is frozen. ``generate`` writes
+the CSV ``cogaze evaluate reports`` reads (dicom_id, reference_report, generated_report) and, with
+``--baselines``, the most-common-report and nearest-neighbour baselines beside it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
-from cogaze.commands.tasks import load_encoder
-from cogaze.errors import ConfigError
-
-
-def report_items(encoder: Any, data_dir: str, split: str) -> list:
-    """ReportItems of the frontal images of ``split`` (pixels through the encoder's geometry)."""
-    import torch
-
-    from cogaze.data.dataset import load_dataset
-    from cogaze.data.images import read_image
-    from cogaze.tasks.phantom_sets import frontal_split
-    from cogaze.tasks.report_generation import ReportItem
-
-    records = frontal_split(load_dataset(data_dir).records, split)
-    geometry = encoder.geometry
-    return [ReportItem(r.dicom_id, r.subject_id, r.findings.strip(), r.view, r.indication.strip(),
-                       r.history.strip(), pixel_values=torch.from_numpy(geometry.transform_image(read_image(r.image_path))))
-            for r in records if r.image_path is not None]
+from cogaze.commands.tasks import store_option
+from cogaze.logs import verbosity_options
 
 
 @click.command("train-report", context_settings={"ignore_unknown_options": True})
+@verbosity_options
+@store_option
 @click.option("--checkpoint", required=True, type=click.Path(), help="Pretraining run folder (frozen encoder).")
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A cogaze dataset folder (phantom or MIMIC-CXR layout).")
@@ -43,35 +27,26 @@ def report_items(encoder: Any, data_dir: str, split: str) -> list:
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False),
               help="Output folder: config.yaml, tokenizer/, model.safetensors, train_summary.json.")
 @click.argument("overrides", nargs=-1)
-def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str, overrides: tuple[str, ...]) -> None:
+def train_report(store: str | None, checkpoint: str, data_dir: str, config_path: str, run_dir: str, overrides: tuple[str, ...]) -> None:
     """Train a report generator on the train split, selecting the best epoch on val.
 
     OVERRIDES are ReportGenConfig settings such as train.epochs=2 decoder.num_beams=1.
     """
-    from cogaze.config import load_config
-    from cogaze.errors import Problems
-    from cogaze.tasks.report_generation import ReportGenConfig, train_report_generator
-    from cogaze.tasks.results import format_table, write_json_atomic
+    from cogaze import api
+    from cogaze.tasks.results import format_table
 
-    config = load_config(ReportGenConfig, config_path, overrides)
-    encoder = load_encoder(checkpoint)
-    train = report_items(encoder, data_dir, "train")
-    val = report_items(encoder, data_dir, "val")
-    problems = Problems("skip")
-    tokenizer = encoder.tokenizer if config.variant == "decoder" else None
-    result = train_report_generator(config, encoder, train, val, run_dir, tokenizer=tokenizer, problems=problems)
-    summary = {"checkpoint": str(Path(checkpoint).resolve()), "data": str(Path(data_dir).resolve()),
-               "n_train": len(train), "n_val": len(val), "n_skipped_empty": result.n_skipped_empty,
-               "best_score": result.best_score, "history": result.history}
-    path = write_json_atomic(summary, Path(run_dir) / "train_summary.json")
+    summary = api.train_report(checkpoint, data_dir, config_path, run_dir, overrides, store=store)
     rows = [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['val_score']:.4f}" if "val_score" in h else "-"]
-            for h in result.history]
+            for h in summary["history"]]
     click.echo(format_table(["epoch", "train_loss", "val_score"], rows))
-    click.echo(f"{len(train)} train / {len(val)} val images, {result.n_skipped_empty} skipped (empty findings)")
-    click.echo(f"wrote {Path(run_dir) / 'model.safetensors'} and {path}")
+    click.echo(f"{summary['n_train']} train / {summary['n_val']} val images, {summary['n_skipped_empty']} skipped "
+               "(empty findings)")
+    click.echo(f"wrote {Path(run_dir) / 'model.safetensors'} and {Path(run_dir) / 'train_summary.json'}")
 
 
 @click.command("generate")
+@verbosity_options
+@store_option
 @click.option("--report-run", required=True, type=click.Path(file_okay=False),
               help="Report-generation run folder (`cogaze train-report --run-dir`).")
 @click.option("--checkpoint", required=True, type=click.Path(), help="The pretraining run it was trained on.")
@@ -83,37 +58,13 @@ def train_report(checkpoint: str, data_dir: str, config_path: str, run_dir: str,
 @click.option("--num-beams", type=int, default=None, help="Beam width [default: the run's decoder.num_beams].")
 @click.option("--baselines", is_flag=True,
               help="Also write <out stem>_most_common.csv and <out stem>_nearest_neighbour.csv.")
-def generate(report_run: str, checkpoint: str, data_dir: str, split: str, out: str, num_beams: int | None,
+def generate(store: str | None, report_run: str, checkpoint: str, data_dir: str, split: str, out: str, num_beams: int | None,
              baselines: bool) -> None:
     """Generate a report per frontal image of SPLIT and write the CSV `cogaze evaluate reports` reads."""
-    from cogaze.tasks.report_generation import generate_reports, load_report_generator, precompute_features
-    from cogaze.tasks.report_generation.baselines import most_common_report, nearest_neighbour_reports
-    from cogaze.tasks.report_generation.output import write_reports_csv
-    from cogaze.tasks.results import format_table, write_json_atomic
+    from cogaze import api
+    from cogaze.tasks.results import format_table
 
-    run = Path(report_run)
-    if not (run / "model.safetensors").is_file() or not (run / "config.yaml").is_file():
-        raise ConfigError(f"--report-run {run}: no model.safetensors / config.yaml; pass the folder written by "
-                          "`cogaze train-report --run-dir`")
-    encoder = load_encoder(checkpoint)
-    train = report_items(encoder, data_dir, "train")
-    items = report_items(encoder, data_dir, split)
-    generator = load_report_generator(run, encoder, train)
-    hyps = generate_reports(generator, encoder, items, out, num_beams=num_beams)
-    files = {"model": str(out)}
-    ids = [it.dicom_id for it in items]
-    refs = [generator.reference(it.target) for it in items]
-    if baselines:
-        stem = Path(out).with_suffix("")
-        common = most_common_report(generator.train_targets)
-        files["most_common"] = str(write_reports_csv(f"{stem}_most_common.csv", ids, refs, [common] * len(items)))
-        bank = precompute_features(encoder, items)
-        nn = nearest_neighbour_reports(bank.pooled, [it.subject_id for it in items], generator.train_bank.pooled,
-                                       generator.train_subjects, generator.train_targets)
-        files["nearest_neighbour"] = str(write_reports_csv(f"{stem}_nearest_neighbour.csv", ids, refs, nn))
-    empty = sum(not h.strip() for h in hyps)
-    summary = {"report_run": str(run.resolve()), "checkpoint": str(Path(checkpoint).resolve()), "split": split,
-               "n_reports": len(hyps), "n_empty_generated": empty, "num_beams": num_beams, "files": files}
-    json_path = write_json_atomic(summary, Path(out).with_suffix(".json"))
-    click.echo(format_table(["system", "csv"], [[k, v] for k, v in files.items()]))
-    click.echo(f"{len(hyps)} reports ({empty} empty); score with `cogaze evaluate reports {out}`; wrote {json_path}")
+    summary = api.generate(report_run, checkpoint, data_dir, split, out, num_beams, baselines, store=store)
+    click.echo(format_table(["system", "csv"], [[k, v] for k, v in summary["files"].items()]))
+    click.echo(f"{summary['n_reports']} reports ({summary['n_empty_generated']} empty); score with "
+               f"`cogaze evaluate reports {out}`; wrote {summary['summary_file']}")

@@ -12,8 +12,6 @@ the reference code ignores, so that a write/read round trip keeps every text fie
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from cogaze.data.csvio import clean_id
 from cogaze.data.gaze_io import read_json
 from cogaze.data.records import ImageRecord, RecordSet, parse_split, parse_view
 from cogaze.errors import DataError, OnError, Problems
+from cogaze.io import atomic_write_text
 
 SPLIT_KEYS = ("train", "val", "test")
 
@@ -146,13 +145,4 @@ def write_annotation_json(records: Iterable[ImageRecord], path: str | Path,
     data: dict[str, list[dict]] = {k: [] for k in SPLIT_KEYS}
     for rec in records:
         data[rec.split].append(_item(rec, root))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=1))

@@ -100,16 +100,70 @@ class ImageGeometry:
         resized = image.resize((lay.resized_width, lay.resized_height), Image.Resampling.BICUBIC)
         return resized.crop((lay.left, lay.top, lay.left + self.size, lay.top + self.size))
 
+    def resize(self, image: np.ndarray, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """uint8 (h, w[, 3]) -> the bicubic shortest-edge resize of the layout of a ``width`` x
+        ``height`` original (default: the array's own size), uncropped: (resized_height, resized_width[, 3]).
+
+        ``image`` may be a reduced decode of that original (``cogaze.data.images.read_image_scaled``):
+        the output size and the crop come from the original's size, never from the array's.
+        """
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            raise ValueError(f"images must be uint8, got {arr.dtype}")
+        width, height = width or arr.shape[1], height or arr.shape[0]
+        lay = self.layout(width, height)
+        if arr.shape[:2] == (lay.resized_height, lay.resized_width):
+            return arr
+        box = None
+        if arr.shape[:2] != (height, width):
+            # A JPEG decoded at 1/k scale is ceil(W/k) x ceil(H/k) pixels, its last column/row only partly
+            # inside the image: resample exactly the original's extent, [0, W/k) x [0, H/k).
+            k = next((k for k in (2, 4, 8) if (-(-height // k), -(-width // k)) == arr.shape[:2]), None)
+            if k is None:
+                raise ValueError(f"a {arr.shape[1]}x{arr.shape[0]} array is no DCT scale of a {width}x{height} image")
+            box = (0.0, 0.0, width / k, height / k)
+        pil = Image.fromarray(arr)
+        return np.array(pil.resize((lay.resized_width, lay.resized_height), Image.Resampling.BICUBIC, box=box))
+
+    def crop(self, resized: np.ndarray, width: int, height: int) -> np.ndarray:
+        """The centre S x S crop of :meth:`resize`'s output for a ``width`` x ``height`` original (a view)."""
+        lay = self.layout(width, height)
+        if resized.shape[:2] != (lay.resized_height, lay.resized_width):
+            raise ValueError(f"resized image is {resized.shape[:2]}, the layout of {width}x{height} at "
+                             f"{self.size} px is {(lay.resized_height, lay.resized_width)}")
+        return resized[lay.top:lay.top + self.size, lay.left:lay.left + self.size]
+
+    def model_u8(self, image: np.ndarray, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """uint8 (h, w[, 3]) -> uint8 (S, S[, 3]): resized and centre-cropped, not yet normalised."""
+        arr = np.asarray(image)
+        width, height = width or arr.shape[1], height or arr.shape[0]
+        return np.ascontiguousarray(self.crop(self.resize(arr, width, height), width, height))
+
+    def normalise(self, image: np.ndarray) -> np.ndarray:
+        """uint8 (S, S) grey or (S, S, 3) -> float32 (3, S, S): rescaled by 1/255 and normalised
+        (float32 arithmetic, equal bit for bit to ``cogaze.data.pixels.normalise_batch``)."""
+        arr = np.asarray(image)
+        rgb = np.repeat(arr[..., None], 3, axis=-1) if arr.ndim == 2 else arr
+        out = (rgb.astype(np.float32) / np.float32(255.0) - np.asarray(self.mean, np.float32)) \
+            / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(out.transpose(2, 0, 1))
+
     def transform_image(self, image: np.ndarray | Image.Image) -> np.ndarray:
-        """uint8 (H, W) / (H, W, 3) array or PIL image -> float32 (3, S, S), rescaled and normalised."""
-        if not isinstance(image, Image.Image):
+        """uint8 (H, W) / (H, W, 3) array or PIL image -> float32 (3, S, S), rescaled and normalised.
+
+        Equal to converting to RGB first (the Rad-DINO processor): a grey image is resized as one band,
+        which gives the same values as each of its three identical RGB bands, at a third of the cost.
+        """
+        if isinstance(image, Image.Image):
+            image = image if image.mode in ("L", "RGB") else image.convert("RGB")
+            arr = np.asarray(image)
+        else:
             arr = np.asarray(image)
             if arr.dtype != np.uint8:
                 raise ValueError(f"images must be uint8, got {arr.dtype}")
-            image = Image.fromarray(arr)
-        rgb = np.asarray(self.resize_crop(image.convert("RGB")), dtype=np.float32) / 255.0
-        out = (rgb - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(out.transpose(2, 0, 1))
+            if arr.ndim == 3 and arr.shape[2] != 3:
+                arr = np.asarray(Image.fromarray(arr).convert("RGB"))
+        return self.normalise(self.model_u8(arr))
 
     def heatmap_operator(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """(M_y (S, H), M_x (S, W)) with ``transform_heatmap(h) == M_y @ h @ M_x.T`` (area averaging)."""
@@ -216,3 +270,13 @@ def pool_to_grid(heatmap: np.ndarray, grid: int) -> np.ndarray:
     """Adaptive average pooling of (..., H, W) to (..., grid, grid), as ``torch.adaptive_avg_pool2d``."""
     arr = np.asarray(heatmap, dtype=np.float64)
     return pool_matrix(arr.shape[-2], grid) @ arr @ pool_matrix(arr.shape[-1], grid).T
+
+
+def unflatten_square(values: np.ndarray, what: str = "map") -> np.ndarray:
+    """A flat array of side*side values reshaped to (side, side); other shapes returned unchanged."""
+    if values.ndim != 1:
+        return values
+    side = int(round(np.sqrt(values.size)))
+    if side * side != values.size:
+        raise ValueError(f"a flat {what} must be a square patch grid, got {values.size} values")
+    return values.reshape(side, side)

@@ -5,10 +5,15 @@ then the VOI LUT sequence or the first window centre/width when present (pydicom
 ``apply_voi_lut``; its output range is mapped to 0..255), else a min-max scaling of the stored
 values to 0..255 (spec 1.6), then inversion for
 MONOCHROME1 (where high values are dark). 12- to 16-bit data are thereby brought to 8 bits.
+
+:func:`read_image_scaled` is the fast path for model input: a JPEG is decoded with libjpeg's DCT
+scaling (1/2, 1/4 or 1/8 of its size, see :data:`DRAFT_OVERSAMPLE`) instead of at full size; the
+exact bicubic resize then runs on far fewer pixels (``cogaze.data.pixels``).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -84,15 +89,53 @@ def _voi_output_range(ds) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _pil_array(img) -> np.ndarray:  # noqa: ANN001 - an open PIL image
+    img.load()
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _to_uint8(np.asarray(img))
+    return np.asarray(img.convert("L"), dtype=np.uint8).copy()
+
+
 def _read_pil(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                return _to_uint8(np.asarray(img))
-            return np.asarray(img.convert("L"), dtype=np.uint8).copy()
+            return _pil_array(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"corrupt or unreadable image: {err}", path) from None
+
+
+DRAFT_OVERSAMPLE = 2
+"""A DCT-scaled JPEG decode keeps at least this many times the resize target's pixels per side.
+
+Measured on a 2544 x 3056 JPEG with hard edges (text, wires) resized to 518 px: decoding at the
+smallest scale >= the target (factor 1) differs from a full decode by 0.9 grey levels on average and
+29 at worst, and 2x (1/2 scale) by 0.25 and 7, at 24 instead of 19 ms; the bicubic antialiasing then
+does most of the reduction. tests/test_pixels.py holds the tolerance.
+"""
+
+
+def read_image_scaled(path: str | Path, shortest_edge: int | None,
+                      oversample: int = DRAFT_OVERSAMPLE) -> tuple[np.ndarray, tuple[int, int]]:
+    """(uint8 (h, w) image, the file's full (width, height)): :func:`read_image`, except that a JPEG
+    is decoded at the smallest DCT scale (1/2, 1/4, 1/8) whose size stays >= ``oversample`` times its
+    resize with the shortest edge to ``shortest_edge``. Other formats, ``shortest_edge=None`` and images
+    not larger than that decode at full size."""
+    path = Path(path)
+    if shortest_edge is None or path.suffix.lower() in DICOM_SUFFIXES or not path.is_file() \
+            or _has_dicom_preamble(path):
+        arr = read_image(path)
+        return arr, (int(arr.shape[1]), int(arr.shape[0]))
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            width, height = int(img.size[0]), int(img.size[1])
+            if img.format == "JPEG":
+                scale = oversample * shortest_edge / min(width, height)
+                img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+            return _pil_array(img), (width, height)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"corrupt or unreadable image: {err}", path) from None
 

@@ -226,3 +226,11 @@ class RecordSet:
         out["with_gaze"] = sum(r.has_gaze for r in self.records)
         out["gaze_readings"] = sum(len(r.gaze) for r in self.records)
         return out
+
+
+def view_index(view: object) -> int:
+    """Index into VIEW_POSITIONS (the model's view embedding); unknown or unparseable views map to UNKNOWN."""
+    try:
+        return VIEW_POSITIONS.index(parse_view(view))
+    except ValueError:
+        return VIEW_POSITIONS.index("UNKNOWN")

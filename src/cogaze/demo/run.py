@@ -13,8 +13,8 @@ import torch
 from cogaze import __version__
 from cogaze.demo.config import DemoConfig, preset
 from cogaze.demo.stages import DemoState, write_json
-from cogaze.report.page import ReportPage
-from cogaze.report.stages import StageRunner
+from cogaze.html.page import ReportPage
+from cogaze.html.stages import StageRunner
 
 log = logging.getLogger("cogaze.demo")
 

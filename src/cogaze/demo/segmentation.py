@@ -19,6 +19,6 @@ def segmentation(s: DemoState) -> None:
     res.write_json(s.out / "segmentation.json")
     s.results["segmentation"] = dict(res.metrics)
     s.page.add_section("Segmentation", f"A light upsampling decoder over the frozen encoder's patch features "
-                       f"(spec 5.5), Dice + focal BCE, trained on the phantom's {finding} masks.")
+                       f"(as in the paper, docs/tasks.md), Dice + focal BCE, trained on the phantom's {finding} masks.")
     s.page.add_metrics(dict(res.metrics), caption=f"{finding}, test split (micro Dice over pixels; per-image "
                        "Dice scores an empty target 1 only when the prediction is empty too).")

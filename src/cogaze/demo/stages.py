@@ -3,7 +3,6 @@ functions (the same ones the CLI verbs call) and adds its section to the report 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +13,18 @@ import torch
 
 from cogaze.data.records import RecordSet
 from cogaze.demo.config import DemoConfig
-from cogaze.report.page import ReportPage
+from cogaze.html.page import ReportPage
+from cogaze.io import atomic_write_json
+from cogaze.tasks.phantom_scores import (
+    PROBE_CLASSES,
+    RETRIEVAL_CLASSES,
+    ScoringSetup,
+    random_encoder,
+    retrieval_sample_size,
+)
 
 log = logging.getLogger("cogaze.demo")
 
-RETRIEVAL_CLASSES = ("Cardiomegaly", "Pleural Effusion", "Pneumothorax", "Support Devices", "No Finding")
-PROBE_CLASSES = ("Cardiomegaly", "Pleural Effusion", "Pneumothorax", "Support Devices")
 
 
 @dataclass
@@ -42,6 +47,13 @@ class DemoState:
 
         assert self.records is not None
         return frontal_split(self.records, split)
+
+    def scoring(self) -> ScoringSetup:
+        """The phantom checks' setup for this demo's records and sizes."""
+        assert self.records is not None
+        return ScoringSetup(records=self.records, data_dir=self.data_dir, seed=self.cfg.seed, probe_epochs=self.cfg.probe_epochs,
+                            retrieval_per_class=self.cfg.retrieval_per_class,
+                            zeroshot_classes=list(self.cfg.zeroshot_classes))
 
     def preprocess(self, arr: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.encoder.geometry.transform_image(arr))
@@ -139,8 +151,8 @@ def pretrain_run(s: DemoState, run_dir: Path, extra: list[str] | None = None) ->
 
 
 def pretrain_main(s: DemoState) -> None:
-    from cogaze.models.pretrained import load_pretrained
-    from cogaze.report.plots import loss_curves, read_metrics_jsonl
+    from cogaze.html.plots import loss_curves, read_metrics_jsonl
+    from cogaze.tasks.pretrain.pretrained import load_pretrained
 
     s.run_dir = s.out / "pretrain"
     summary = pretrain_run(s, s.run_dir)
@@ -165,7 +177,7 @@ def pretrain_main(s: DemoState) -> None:
 
 
 def zeroshot(s: DemoState) -> None:
-    from cogaze.report.plots import roc_curves
+    from cogaze.html.plots import roc_curves
     from cogaze.tasks.items import ImageItems
     from cogaze.tasks.zeroshot import ZeroShotConfig, run_zeroshot
 
@@ -183,14 +195,6 @@ def zeroshot(s: DemoState) -> None:
         s.page.add_figure(roc_curves(y, p, names), "Zero-shot ROC curves.")
 
 
-def retrieval_sample_size(items: Any, classes: list[str], wanted: int) -> tuple[list[str], int]:
-    """Classes with at least two single-label items, and the per-class count all of them can give."""
-    single = items.labels.sum(1) == 1
-    counts = {c: int((items.labels[single, i] == 1).sum()) for i, c in enumerate(items.class_names)}
-    usable = [c for c in classes if counts.get(c, 0) >= 2]
-    return usable, min([wanted, *[counts[c] for c in usable]]) if usable else 0
-
-
 def retrieval(s: DemoState) -> None:
     from cogaze.tasks.items import ImageItems
     from cogaze.tasks.retrieval import RetrievalConfig, run_retrieval
@@ -205,7 +209,7 @@ def retrieval(s: DemoState) -> None:
     res = run_retrieval(s.encoder, items, cfg)
     res.write_json(s.out / "retrieval.json")
     s.results["retrieval"] = res.metrics
-    s.page.add_section("Image-to-report retrieval", f"The {len(classes)}x{per_class} construction (spec 5.7: "
+    s.page.add_section("Image-to-report retrieval", f"The {len(classes)}x{per_class} construction (the paper: "
                        "5x200 on MIMIC) on the phantom's val+test frontal images; relevance = same label. "
                        "Sampled ids are in retrieval.json.")
     s.page.add_metrics(dict(res.metrics))
@@ -220,8 +224,8 @@ def linear_probe(s: DemoState) -> None:
              for k in ("train", "val", "test")}
     cfg = ClassificationConfig(fractions=[100], seeds=[s.cfg.seed], epochs=s.cfg.probe_epochs)
     pre = run_classification(s.encoder, split["train"], split["val"], split["test"], cfg)
-    rand = run_classification(random_encoder(s), split["train"], split["val"], split["test"], cfg)
-    frozen = run_classification(random_encoder(s, keep_backbone=True), split["train"], split["val"], split["test"], cfg)
+    rand = run_classification(random_encoder(s.encoder, s.cfg.seed), split["train"], split["val"], split["test"], cfg)
+    frozen = run_classification(random_encoder(s.encoder, s.cfg.seed, keep_backbone=True), split["train"], split["val"], split["test"], cfg)
     s.results["linear_probe"] = {"pretrained": dict(pre.metrics), "random_init": dict(rand.metrics),
                                  "frozen backbone + random CoGaze layers": dict(frozen.metrics)}
     s.page.add_section("Linear probe", "A linear head on the pooled vision latents, frozen encoder. Baselines on "
@@ -232,65 +236,6 @@ def linear_probe(s: DemoState) -> None:
     s.page.add_table(rows, caption="Test split, mean over seeds.")
 
 
-def zeroshot_auroc(s: DemoState) -> float:
-    """Mean zero-shot AUROC over the demo's zero-shot classes (phantom test split)."""
-    from cogaze.tasks.items import ImageItems
-    from cogaze.tasks.zeroshot import ZeroShotConfig, run_zeroshot
-
-    items = ImageItems.from_records(s.frontal("test"), s.preprocess, s.cfg.zeroshot_classes)
-    return float(run_zeroshot(s.encoder, items, ZeroShotConfig(prompts="phantom", negative_class="No Finding"))
-                 .metrics["AUROC"])
-
-
-def retrieval_p1(s: DemoState) -> float:
-    """Retrieval P@1 on the demo's retrieval sample."""
-    from cogaze.tasks.items import ImageItems
-    from cogaze.tasks.retrieval import RetrievalConfig, run_retrieval
-
-    assert s.records is not None
-    recs = s.frontal("val") + s.frontal("test")
-    items = ImageItems.from_records(recs, s.preprocess, list(RETRIEVAL_CLASSES))
-    classes, per_class = retrieval_sample_size(items, list(RETRIEVAL_CLASSES), s.cfg.retrieval_per_class)
-    cfg = RetrievalConfig(classes=classes, per_class=per_class, seed=s.cfg.seed)
-    return float(run_retrieval(s.encoder, items, cfg).metrics["P@1"])
-
-
-def linear_probe_auroc(s: DemoState) -> float:
-    """Linear-probe test AUROC (100 % labels, one seed)."""
-    from cogaze.tasks.classification import ClassificationConfig, run_classification
-    from cogaze.tasks.items import ImageItems
-
-    split = {k: ImageItems.from_records(s.frontal(k), s.preprocess, PROBE_CLASSES) for k in ("train", "val", "test")}
-    cfg = ClassificationConfig(fractions=[100], seeds=[s.cfg.seed], epochs=s.cfg.probe_epochs)
-    res = run_classification(s.encoder, split["train"], split["val"], split["test"], cfg)
-    return float(res.metrics["AUROC@100%"])
-
-
-def random_encoder(s: DemoState, keep_backbone: bool = False) -> Any:
-    """The demo model's architecture with fresh random weights (the linear-probe baselines).
-
-    ``keep_backbone`` keeps the frozen pretrained vision backbone and re-initialises only what CoGaze
-    pretraining trains; otherwise the backbone is random too (same architecture).
-    """
-    from transformers import AutoModel
-
-    from cogaze.models.cogaze import CoGazeModel
-    from cogaze.models.pretrained import PretrainedCoGaze
-
-    torch.manual_seed(s.cfg.seed + 1)
-    model = CoGazeModel(s.encoder.model.config)
-    if not keep_backbone:
-        model.vision_backbone = AutoModel.from_config(model.vision_backbone.config).eval().requires_grad_(False)
-    return PretrainedCoGaze(model, s.encoder.tokenizer, s.encoder.geometry)
-
-
 def write_json(path: Path, obj: Any) -> None:
-    """JSON with numpy/torch scalars turned into floats."""
-    def default(o: Any) -> Any:
-        if hasattr(o, "item"):
-            return o.item()
-        if hasattr(o, "__dict__"):
-            return o.__dict__
-        return str(o)
-
-    path.write_text(json.dumps(obj, indent=2, default=default), encoding="utf-8")
+    """JSON with numpy/torch scalars turned into floats, written atomically."""
+    atomic_write_json(path, obj)

@@ -21,7 +21,10 @@ from typing import Literal
 
 import numpy as np
 
-from cogaze.data.geometry import ImageGeometry
+from cogaze.data.geometry import (
+    ImageGeometry,
+    unflatten_square,  # noqa: F401  (re-exported)
+)
 
 Interpolation = Literal["bilinear", "nearest"]
 
@@ -47,16 +50,6 @@ def _axis_weights(n_out: int, n_src: int, scale: float, offset: int, size: int, 
     np.add.at(out, (rows, lo), 1.0 - frac)
     np.add.at(out, (rows, hi), frac)
     return out
-
-
-def unflatten_square(values: np.ndarray, what: str = "map") -> np.ndarray:
-    """A flat array of side*side values reshaped to (side, side); other shapes returned unchanged."""
-    if values.ndim != 1:
-        return values
-    side = int(round(np.sqrt(values.size)))
-    if side * side != values.size:
-        raise ValueError(f"a flat {what} must be a square patch grid, got {values.size} values")
-    return values.reshape(side, side)
 
 
 def backprojection_operator(geometry: ImageGeometry, image_size: tuple[int, int], grid: int,

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from cogaze.data.geometry import pool_matrix
 from cogaze.data.records import ImageRecord
@@ -53,6 +53,8 @@ from cogaze.gaze.metrics import (
     nss,
 )
 from cogaze.gaze.targets import reading_texts
+from cogaze.logs import Progress
+from cogaze.metrics.stats import mean_ci as stats_mean_ci
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +92,10 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> MetricSummary:
     """Mean of the finite values and its Student-t CI (NaN bounds for n < 2, NaN mean for n = 0)."""
     arr = np.asarray(values, dtype=np.float64)
     ok = arr[np.isfinite(arr)]
-    n = int(ok.size)
-    if n == 0:
+    if ok.size == 0:
         return MetricSummary(math.nan, math.nan, math.nan, 0, tuple(arr.tolist()))
-    mean = float(ok.mean())
-    if n < 2:
-        return MetricSummary(mean, math.nan, math.nan, 1, tuple(arr.tolist()))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * ok.std(ddof=1) / math.sqrt(n))
-    return MetricSummary(mean, mean - half, mean + half, n, tuple(arr.tolist()))
+    mean, half = stats_mean_ci(ok, level)
+    return MetricSummary(mean, mean - half, mean + half, int(ok.size), tuple(arr.tolist()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,10 +250,12 @@ def evaluate_gaze(records: Iterable[ImageRecord], predictors: Mapping[str, Predi
         named.setdefault("uniform", UniformPredictor(eval_side=eval_side))
     others = _other_fixations(units)
     table: GazeTable = {}
-    for name, predictor in named.items():
+    progress = Progress(len(named) * len(units), "gaze evaluation map", every_s=10.0)
+    for p_index, (name, predictor) in enumerate(named.items()):
         scores: dict[str, list[float]] = {}
         preds = []
-        for u in units:
+        for u_index, u in enumerate(units):
+            progress.step(p_index * len(units) + u_index, f"{name}")
             shape = u.true_map.shape
             pred = _to_raster(predictor(u.record, u.text), shape, name)
             base = None if ig_baseline is None else _to_raster(ig_baseline(u.record, u.text), shape, "ig_baseline")
@@ -270,6 +270,8 @@ def evaluate_gaze(records: Iterable[ImageRecord], predictors: Mapping[str, Predi
         row = {k: mean_ci(v) for k, v in scores.items()}
         row["centroid_icc"] = centroid_icc_ci(_finding_pairs(units, preds), icc_boot, seed)
         table[name] = row
+    if time.perf_counter() - progress.start > 10:  # long runs end with a line; quick ones stay silent
+        progress.step(len(named) * len(units), f"{len(named)} predictor(s) scored")
     return table
 
 
@@ -283,7 +285,7 @@ def _fmt(s: MetricSummary, decimals: int) -> str:
 
 def gaze_table_rows(table: GazeTable, metrics: Sequence[str] = DEFAULT_ROW_METRICS,
                     decimals: int = 3) -> list[dict[str, str]]:
-    """Rows for :meth:`cogaze.report.page.ReportPage.add_table`: one per predictor, "mean [95 % CI]"
+    """Rows for :meth:`cogaze.html.page.ReportPage.add_table`: one per predictor, "mean [95 % CI]"
     per metric column (labels from :data:`METRIC_LABELS`), plus the number of paragraph units."""
     rows = []
     for name, row in table.items():

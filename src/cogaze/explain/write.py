@@ -2,21 +2,20 @@
 
 Files (all written atomically: temp file in the folder, then ``os.replace``):
 
-* ``map_00.png``, ``map_01.png``, ...: one overlay per prediction (``cogaze.report.overlay``), on the
-  image shrunk so its longer side is at most ``max_side`` pixels;
+* ``map_00.png``, ``map_01.png``, ...: one overlay per prediction (``cogaze.html.overlay``) with its
+  sentence (or "text-free map") as a caption below the image, the image scaled so that its longer side
+  is between ``min_side`` and ``max_side`` pixels (small images are enlarged to stay legible);
 * ``scanpath.png`` when a scanpath is given;
 * ``explanation.json``: ``image_size``, ``view``, ``temperature``, and per map its ``text``,
   ``findings``, ``peak`` (x, y original pixels), ``crop_box``, ``grid`` (a ``summary_side`` square
   of probabilities over the original image frame, rows top to bottom, sum 1), ``file``; the
-  ``scanpath`` as a list of ``[x, y, duration_s]``.
+  ``scanpath`` as a list of ``[x, y, duration_s]``; ``files``: every file written, JSON included.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,28 +25,14 @@ from PIL import Image
 
 from cogaze.explain.predict import GazePrediction, GroundedSentence
 from cogaze.explain.scanpath import Fixation
-from cogaze.report.overlay import draw_scanpath, heatmap_overlay
+from cogaze.html.overlay import captioned, draw_scanpath, heatmap_overlay
+from cogaze.io import atomic_write_bytes
 
 JSON_NAME = "explanation.json"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -56,13 +41,25 @@ def _png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
+def _display(image: np.ndarray, max_side: int | None, min_side: int | None) -> np.ndarray:
+    """``image`` scaled so its longer side lies in [min_side, max_side] (unchanged when it already does)."""
     h, w = image.shape[:2]
-    if max_side is None or max(h, w) <= max_side:
+    longest = max(h, w)
+    if max_side is not None and longest > max_side:
+        s = max_side / longest
+    elif min_side is not None and longest < min_side:
+        s = min_side / longest
+    else:
         return image
-    s = max_side / max(h, w)
     size = (max(1, round(w * s)), max(1, round(h * s)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+    resample = Image.Resampling.BILINEAR if s < 1 else Image.Resampling.BICUBIC
+    return np.asarray(Image.fromarray(image).resize(size, resample))
+
+
+def _caption(p: GazePrediction) -> str:
+    if p.text is not None:
+        return p.text
+    return "Text-free map (where a radiologist looks first, no sentence given)"
 
 
 def _as_predictions(items: Any) -> list[GazePrediction]:
@@ -82,7 +79,7 @@ def _as_predictions(items: Any) -> list[GazePrediction]:
 
 def write_explanation(predictions: GazePrediction | GroundedSentence | Sequence[GazePrediction | GroundedSentence],
                       image: np.ndarray, out_dir: str | Path, scanpath: Sequence[Fixation] | None = None,
-                      max_side: int | None = 1024, summary_side: int = 8) -> dict[str, Any]:
+                      max_side: int | None = 1024, summary_side: int = 8, min_side: int | None = 512) -> dict[str, Any]:
     """Write overlays, the scanpath picture and ``explanation.json`` to ``out_dir``; returns the JSON dict.
 
     ``image`` is the original uint8 image the predictions were made on (its size must match theirs).
@@ -97,12 +94,14 @@ def write_explanation(predictions: GazePrediction | GroundedSentence | Sequence[
             raise ValueError(f"prediction made on a {p.image_size} image, got a {size} image")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    small = _shrink(img, max_side)
+    small = _display(img, max_side, min_side)
     sh, sw = small.shape[:2]
     maps = []
+    files: list[str] = []
     for i, p in enumerate(preds):
         name = f"map_{i:02d}.png"
-        _atomic_bytes(out / name, _png(heatmap_overlay(small, p.render((sw, sh)))))
+        _atomic_bytes(out / name, _png(captioned(heatmap_overlay(small, p.render((sw, sh))), _caption(p))))
+        files.append(name)
         maps.append({
             "text": p.text, "prompts": None if p.text is not None else list(p.prompts),
             "findings": dict(p.findings), "peak": [round(v, 2) for v in p.peak],
@@ -119,8 +118,11 @@ def write_explanation(predictions: GazePrediction | GroundedSentence | Sequence[
         sx, sy = sw / size[0], sh / size[1]
         picture = draw_scanpath(heatmap_overlay(small, preds[0].render((sw, sh))),
                                 [(x * sx, y * sy, d) for x, y, d in fix])
-        _atomic_bytes(out / "scanpath.png", _png(picture))
+        _atomic_bytes(out / "scanpath.png", _png(captioned(picture, f"Predicted scanpath ({len(fix)} fixations, "
+                                                                    "numbered in reading order)")))
+        files.append("scanpath.png")
         payload["scanpath"] = [[round(x, 2), round(y, 2), round(d, 4)] for x, y, d in fix]
         payload["scanpath_file"] = "scanpath.png"
+    payload["files"] = [*files, JSON_NAME]
     _atomic_bytes(out / JSON_NAME, json.dumps(payload, indent=1).encode("utf-8"))
     return payload

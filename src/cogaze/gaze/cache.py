@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -32,6 +30,8 @@ from cogaze.gaze.authors import authors_rows
 from cogaze.gaze.filtering import FilterCounts
 from cogaze.gaze.heatmaps import HeatmapOptions
 from cogaze.gaze.targets import reading_patch_maps, reading_texts
+from cogaze.io import atomic_path
+from cogaze.logs import show_progress
 
 FORMAT = "cogaze-gaze-cache/1"
 META_KEY = "cogaze_gaze"
@@ -118,7 +118,7 @@ def build_gaze_cache(
     entries = []
     total = FilterCounts()
     with single_blas_thread():
-        for r in tqdm(readings, desc="gaze maps", unit="reading", disable=not progress):
+        for r in tqdm(readings, desc="gaze maps", unit="reading", disable=not show_progress(progress)):
             key = f"{r.dicom_id}/{r.reading_id}"
             if key in tensors:
                 raise DataError(f"duplicate gaze reading {r.reading_id!r} for image {r.dicom_id!r}")
@@ -163,7 +163,7 @@ def build_authors_cache(
                                FilterCounts())
     tensors: dict[str, np.ndarray] = {}
     entries = []
-    for dicom_id, folder in tqdm(list(items.items()), desc="authors' heatmaps", unit="item", disable=not progress):
+    for dicom_id, folder in tqdm(list(items.items()), desc="authors' heatmaps", unit="item", disable=not show_progress(progress)):
         rows = authors_rows(folder, geometry, grid)
         key = f"{dicom_id}/{Path(folder).name}"
         tensors[key] = np.ascontiguousarray(np.stack([m for _, m in rows]).astype(np.float16))
@@ -197,15 +197,8 @@ def _current(out: Path, fp: str) -> dict | None:
 
 def _write(out: Path, tensors: dict[str, np.ndarray], info: dict) -> None:
     """Atomic write: temp file in the same folder, then os.replace."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(info)})
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(info)})
 
 
 class GazeCache:

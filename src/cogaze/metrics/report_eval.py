@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from cogaze.errors import DataError
+from cogaze.io import atomic_write_json
 from cogaze.metrics.clinical import ce_metrics
 from cogaze.metrics.meteor import DEFAULT_MAX_WORDS, MeteorProcess, MetricUnavailable, java_available
 from cogaze.metrics.nlg import NLGResult, compute_nlg
@@ -140,9 +138,4 @@ def compare_pairs(a: ReportPairs, b: ReportPairs, protocol: str = "reference", l
 
 def write_json(data: object, path: str | Path) -> None:
     """Write JSON atomically (temp file + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write_json(path, data, default=None)

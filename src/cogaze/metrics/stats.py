@@ -99,3 +99,23 @@ def paired_randomisation_test(
     tol = 1e-12 * max(1.0, abs(delta))
     count = int(np.sum(np.abs(perm_delta) >= abs(delta) - tol))
     return PairedTest(a.name, va, vb, delta, (1 + count) / (1 + n_perm))
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """(mean, half-width of the Student-t confidence interval) over ``values``.
+
+    The half-width is NaN for fewer than 2 values (no spread can be estimated); ValueError when empty.
+    The one definition of a mean-with-CI used by pages, ablations and gaze tables.
+    """
+    import math
+
+    from scipy import stats as sps
+
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        raise ValueError("mean_ci needs at least one value")
+    mean = float(arr.mean())
+    if arr.size < 2:
+        return mean, float("nan")
+    sem = float(arr.std(ddof=1)) / math.sqrt(arr.size)
+    return mean, float(sps.t.ppf(0.5 + confidence / 2, arr.size - 1) * sem)

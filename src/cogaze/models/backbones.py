@@ -22,6 +22,7 @@ from torch import nn
 
 from cogaze.config import help_field
 from cogaze.errors import ConfigError
+from cogaze.logs import quiet_local_model_bars
 
 
 @dataclass
@@ -64,6 +65,7 @@ def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
 def _model(spec: BackboneConfig, cfg: Any, **kwargs: Any) -> nn.Module:
     from transformers import AutoModel
 
+    quiet_local_model_bars()  # no "Loading weights" bar per model built
     if not spec.source:
         return AutoModel.from_config(cfg, **kwargs)
     try:

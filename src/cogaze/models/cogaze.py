@@ -203,7 +203,7 @@ class CoGazeModel(nn.Module):
                           self.heads.scale("gaze"), lc.gaze_rho, lc.w_t2p, lc.w_p2t, lc.gaze)
         if g is not None:
             losses["gaze"] = g
-            total = total + g
+            total = total + lc.gaze_weight * g
         else:  # keep every parameter in the graph (DDP): adds exactly 0
             total = total + 0.0 * self.heads.logit_scale_gaze
         losses["loss"] = total

@@ -38,9 +38,12 @@ class LossConfig:
     single_positive: bool = help_field(False, "Ablation: contrastive targets = identity (CLIP).")
     gaze: str = help_field("js", f"Gaze loss: one of {', '.join(GAZE_KINDS)} ('none' = no gaze term).")
     gaze_rho: float = help_field(0.25, "Top-rho fraction of non-zero heatmap entries kept per row.")
-    w_t2p: float = help_field(0.2, "Weight of the transcript->patch direction (code default, spec D2).")
-    w_p2t: float = help_field(0.8, "Weight of the patch->transcript direction (code default, spec D2).")
+    w_t2p: float = help_field(0.2, "Weight of the transcript->patch direction (code default, the paper).")
+    w_p2t: float = help_field(0.8, "Weight of the patch->transcript direction (code default, the paper).")
     cls_weight: float = help_field(0.5, "Weight of each modality's classification loss.")
+    gaze_weight: float = help_field(
+        1.0, "Weight of the gaze term in the total loss (paper: 1). Larger values make the transcript "
+        "[CLS] features text-specific sooner on small runs (docs/gaze_grounding.md).")
 
     def __post_init__(self) -> None:
         from cogaze.errors import ConfigError

@@ -1,25 +1,23 @@
 """A trained CoGaze run as the :class:`~cogaze.models.interface.VisionLanguageEncoder` downstream tasks use.
 
-``load_pretrained(run_dir)`` rebuilds the model from the run's ``config.yaml``, loads the best (or
+``cogaze.tasks.pretrain.pretrained.load_pretrained(run_dir)`` rebuilds the model from the run's ``config.yaml``, loads the best (or
 last) checkpoint's safetensors weights and the run's tokenizer, and exposes image/text encoding, the
 transcript->patch similarity the gaze loss trains, and the image geometry the model expects.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from cogaze.config import load_config
 from cogaze.data.geometry import ImageGeometry
-from cogaze.errors import ConfigError
-from cogaze.models.cogaze import CoGazeModel, ModelConfig, resolve_text_vocab
+from cogaze.data.records import view_index
+from cogaze.models.cogaze import CoGazeModel, ModelConfig
 from cogaze.models.interface import ImageFeatures
-from cogaze.models.tokenizer import REPORT_PREFIX, TRANSCRIPT_PREFIX, context_string, load_tokenizer
+from cogaze.models.tokenizer import REPORT_PREFIX, TRANSCRIPT_PREFIX, context_string
 
 # Random-init (config-built) vision backbones have no processor config: images are scaled to [0, 1]
 # and normalised with these fixed statistics (recorded here so training and inference agree).
@@ -73,8 +71,6 @@ class PretrainedCoGaze:
         return enc["input_ids"], enc["attention_mask"]
 
     def _views(self, views: Sequence[str], n: int) -> torch.Tensor:
-        from cogaze.tasks.pretrain.collate import view_index
-
         if len(views) != n:
             raise ValueError(f"got {len(views)} views for {n} images")
         return torch.tensor([view_index(v) for v in views], dtype=torch.long)
@@ -145,34 +141,3 @@ class PretrainedCoGaze:
     def predict_diseases(self, logits: torch.Tensor) -> torch.Tensor:
         """Sigmoid probabilities of the vision classifier."""
         return torch.sigmoid(logits)
-
-
-def load_pretrained(run_dir: str | Path, which: str = "best") -> PretrainedCoGaze:
-    """Load a pretraining run folder (``cogaze pretrain`` output) as a :class:`PretrainedCoGaze`.
-
-    ``which`` is ``"best"`` (lowest validation loss; falls back to last) or ``"last"``.
-    """
-    from cogaze.tasks.pretrain.config import PretrainConfig
-    from cogaze.tasks.pretrain.run import load_weights
-
-    run = Path(run_dir)
-    config_path = run / "config.yaml"
-    if not config_path.is_file():
-        raise ConfigError(f"{run} is not a cogaze pretraining run (no config.yaml): pass the folder "
-                          "written by `cogaze pretrain`")
-    ckpt_dir = run / "checkpoints"
-    pointer = ckpt_dir / f"{which}.json"
-    if which not in ("best", "last"):
-        raise ConfigError(f"which must be 'best' or 'last', got {which!r}")
-    if not pointer.is_file():
-        pointer = ckpt_dir / "last.json"
-    if not pointer.is_file():
-        raise ConfigError(f"{run}: no checkpoint found (checkpoints/{which}.json missing)")
-    config = load_config(PretrainConfig, config_path)
-    if (run / "tokenizer").is_dir():  # runs carry their tokenizer (the recorded path may have moved)
-        config.model.tokenizer = str(run / "tokenizer")
-    tokenizer = load_tokenizer(config.model.tokenizer)
-    resolve_text_vocab(config.model, tokenizer)
-    model = CoGazeModel(config.model)
-    load_weights(model, ckpt_dir / json.loads(pointer.read_text())["path"] / "model.safetensors")
-    return PretrainedCoGaze(model, tokenizer, image_geometry(config.model), run)

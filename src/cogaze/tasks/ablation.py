@@ -1,9 +1,9 @@
 """Ablations (issue 9 item 3): each CoGaze variant pretrained over several seeds, scored with the demo's
 scorers (gaze alignment, retrieval P@1, zero-shot and linear-probe AUROC), means with 95 % CIs.
 
-The variants and the per-run scoring are the demo's (:data:`cogaze.demo.ablations.VARIANTS`,
-:func:`cogaze.demo.ablations.score_run`); this module runs them on any dataset folder from a
-pretraining config and writes ``ablations.json`` and ``ablations.csv``.
+The variants (:data:`VARIANTS`) and the per-run scoring (:mod:`cogaze.tasks.phantom_scores`) are
+shared with the demo; this module runs them on any dataset folder from a pretraining config and writes
+``ablations.json`` and ``ablations.csv``.
 """
 
 from __future__ import annotations
@@ -11,18 +11,37 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cogaze.demo.ablations import VARIANTS, variant_slug
 from cogaze.errors import ConfigError
+from cogaze.io import atomic_path
+from cogaze.logs import Progress
+from cogaze.metrics.stats import mean_ci
 
 log = logging.getLogger("cogaze.ablation")
 
+TOKENIZER_VOCAB = 2000
+"""Vocabulary of the tokenizer trained when none is given (the demo's size)."""
+
 CSV_COLUMNS = ("variant", "metric", "mean", "ci_low", "ci_high", "n")
+
+VARIANTS: dict[str, list[str]] = {
+    "CoGaze (full)": [],
+    "without gaze": ["model.loss.gaze=none"],
+    "without context": ["model.use_context=false"],
+    "single positive": ["model.loss.single_positive=true"],
+    "gaze as binary mask": ["model.loss.gaze=bce_mask"],
+}
+"""Ablation name -> pretraining overrides (the paper's ablations)."""
+
+
+def variant_slug(name: str) -> str:
+    """Folder name of an ablation variant: ``"CoGaze (full)"`` -> ``"cogaze-full"``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def resolve_variants(names: Sequence[str] | None) -> list[str]:
@@ -44,8 +63,6 @@ def resolve_variants(names: Sequence[str] | None) -> list[str]:
 def summarise(values: Sequence[float], confidence: float = 0.95) -> dict[str, float | int]:
     """Mean and Student-t confidence interval over seeds; with one value the interval is [mean, mean]
     (no spread can be estimated from a single seed). NaN values are left out of the count."""
-    from cogaze.report.plots import mean_ci
-
     finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not finite:
         return {"mean": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0}
@@ -81,12 +98,10 @@ class AblationResult:
         out = Path(out_dir)
         js = write_json_atomic(self.to_dict(), out / "ablations.json")
         path = out / "ablations.csv"
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
+        with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(CSV_COLUMNS))
             writer.writeheader()
             writer.writerows(self.rows())
-        os.replace(tmp, path)
         return js, path
 
     def table(self, digits: int = 3) -> str:
@@ -122,10 +137,8 @@ def run_ablations(data_dir: str | Path, out_dir: str | Path, config_path: str | 
     """
     from cogaze.config import load_config
     from cogaze.data.dataset import load_dataset
-    from cogaze.demo.ablations import score_run
-    from cogaze.demo.config import DemoConfig
-    from cogaze.demo.stages import DemoState
     from cogaze.resources import config_path as shipped
+    from cogaze.tasks.phantom_scores import ScoringSetup, score_run
     from cogaze.tasks.pretrain.config import PretrainConfig
     from cogaze.tasks.pretrain.pipeline import pretrain
 
@@ -136,32 +149,32 @@ def run_ablations(data_dir: str | Path, out_dir: str | Path, config_path: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records = load_dataset(data_dir).records
-    demo = DemoConfig(ablation_epochs=epochs, ablation_seeds=seeds)
+    setup = ScoringSetup(records=records, data_dir=Path(data_dir))
     if probe_epochs is not None:
-        demo.probe_epochs = probe_epochs
+        setup.probe_epochs = probe_epochs
     if tokenizer_dir is None:
         from cogaze.models.tokenizer import train_tokenizer
 
         texts = [t for r in records.split("train") for t in (r.findings, r.indication, r.history) if t]
         tokenizer_dir = out / "tokenizer"
-        train_tokenizer(texts, tokenizer_dir, vocab_size=demo.vocab_size)
+        train_tokenizer(texts, tokenizer_dir, vocab_size=TOKENIZER_VOCAB)
     common = [f"model.tokenizer={tokenizer_dir}", *overrides, f"trainer.max_epochs={epochs}"]
     base_seed = load_config(PretrainConfig, cfg_file, common).trainer.seed  # bad overrides fail here, early
     result = AblationResult(seeds=[base_seed + k for k in range(seeds)], epochs=epochs, config=str(cfg_file))
     if seeds == 1:
         result.note = "one seed per variant: the intervals are [mean, mean] (no spread can be estimated)"
-    for name in names:
+    progress = Progress(len(names) * seeds, "ablation run", log.info)
+    for v, name in enumerate(names):
         for k in range(seeds):
             seed = base_seed + k
             run_dir = out / variant_slug(name) / f"seed-{k}"
-            log.info("ablation %s seed %d -> %s", name, seed, run_dir)
+            progress.step(v * seeds + k, f"now '{name}', seed {seed} -> {run_dir}")
             cfg = load_config(PretrainConfig, cfg_file, [*common, *VARIANTS[name], f"trainer.seed={seed}"])
             pretrain(cfg, data_dir, run_dir)
-            demo.seed = seed  # scoring draws (retrieval sample, probe init) follow the run's seed
-            state = DemoState(out=out, cfg=demo, page=None, data_dir=Path(data_dir),  # type: ignore[arg-type]
-                              records=records, tokenizer_dir=Path(tokenizer_dir))
-            scores = {m: float(v) for m, v in score_run(state, run_dir).items()}
+            setup.seed = seed  # scoring draws (retrieval sample, probe init) follow the run's seed
+            scores = {m: float(v) for m, v in score_run(run_dir, setup).items()}
             result.runs.setdefault(name, []).append(scores)
+    progress.step(len(names) * seeds, "every variant scored")
     for name, runs in result.runs.items():
         metrics: list[str] = []
         for r in runs:

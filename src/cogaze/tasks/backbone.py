@@ -14,8 +14,8 @@ the best validation mean AUROC is kept.
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -34,6 +34,8 @@ from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import read_image
 from cogaze.data.records import ImageRecord
 from cogaze.errors import ConfigError, DataError
+from cogaze.io import atomic_write_json, current_umask
+from cogaze.logs import Progress
 from cogaze.models.backbones import (
     BackboneConfig,
     build_vision_backbone,
@@ -132,7 +134,8 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
 
     ``out_dir`` receives the transformers folder (config.json + model.safetensors), written to a
     temporary sibling first and renamed into place, plus ``backbone_train.json`` (history) and
-    ``train_config.yaml``. Load it with ``model.vision.source=OUT_DIR``.
+    ``train_config.yaml``. Load it with ``model.vision.source=OUT_DIR``. One line per epoch (loss, val
+    AUROC, elapsed, ETA) goes to ``echo`` (default: the ``cogaze`` log).
     """
     cfg = config or BackboneTrainConfig()
     if cfg.epochs < 1 or cfg.batch_size < 1:
@@ -166,6 +169,7 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
     history: list[dict[str, float]] = []
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     start = time.perf_counter()
+    progress = Progress(cfg.epochs, "backbone epoch", echo)  # default: the cogaze log (silent under --quiet)
     for epoch in range(cfg.epochs):
         perm = torch.randperm(len(xtr), generator=g)
         losses = []
@@ -181,8 +185,7 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_mean_auroc": auroc,
                "seconds": time.perf_counter() - start}
         history.append(row)
-        if echo:
-            echo(f"backbone epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}, val mean AUROC {auroc:.3f}")
+        progress.step(epoch + 1, f"loss {row['train_loss']:.4f}, val mean AUROC {auroc:.3f}")
         if best is None or (not math.isnan(auroc) and (math.isnan(best[0]) or auroc > best[0])):
             best = (auroc, epoch + 1, {k: v.detach().clone() for k, v in backbone.state_dict().items()})
     assert best is not None
@@ -197,12 +200,13 @@ def _save(backbone: nn.Module, cfg: BackboneTrainConfig, result: BackboneResult)
     out = result.out_dir
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
     try:
         backbone.save_pretrained(tmp, safe_serialization=True)
         save_config(cfg, tmp / "train_config.yaml")
         info = {"best_epoch": result.best_epoch, "best_val_mean_auroc": result.best_val_auroc,
                 "n_train": result.n_train, "n_val": result.n_val, "history": result.history}
-        (tmp / "backbone_train.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+        atomic_write_json(tmp / "backbone_train.json", info)
         if out.exists():
             if not (out / "backbone_train.json").is_file():
                 raise ConfigError(f"{out} exists and is no cogaze backbone folder; refusing to overwrite it")

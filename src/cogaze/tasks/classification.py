@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from cogaze.config import config_to_dict, help_field
 from cogaze.errors import ConfigError
+from cogaze.logs import Progress
 from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.tasks import _metrics as M
 from cogaze.tasks.common import batches, check_encoder, encode_batch, encode_items, set_seed
@@ -52,7 +53,7 @@ class ClassificationConfig:
     epochs: int = help_field(20, help="training epochs (validation after each)")
     batch_size: int = help_field(16, help="training batch size")
     lr: float = help_field(1e-3, help="base learning rate (encoder in finetune; the probe's head uses it x head_lr_mult)")
-    head_lr_mult: float = help_field(10.0, help="head learning rate = lr x this (spec 5.4: 10)")
+    head_lr_mult: float = help_field(10.0, help="head learning rate = lr x this (the paper: 10)")
     weight_decay: float = help_field(0.01, help="AdamW weight decay")
     patience: int = help_field(5, help="ReduceLROnPlateau patience (epochs without val improvement)")
     beta: float = help_field(0.9999, help="class-balanced loss beta (0 = unweighted)")
@@ -190,6 +191,8 @@ def run_classification(
     check_same_classes(*sets.values(), val, test)
     probe = _Probe(encoder, config) if config.mode == "linear_probe" else None
     runs = []
+    what = "linear probe" if probe is not None else "fine-tuning"
+    progress = Progress(len(sets) * len(config.seeds), f"{what} ({test.name or 'classification'}) run")
     for fraction, items in sets.items():
         for seed in config.seeds:
             if probe is not None:
@@ -197,6 +200,7 @@ def run_classification(
             else:
                 out = _finetune(encoder, items, val, test, seed, config)  # type: ignore[arg-type]
             runs.append({"fraction": fraction, "seed": seed, "n_train": len(items), **out})
+            progress.step(len(runs), f"{fraction}% labels, seed {seed}, best epoch {out['best_epoch']}")
     summary = {}
     for fraction in sets:
         chosen = [r["test"] for r in runs if r["fraction"] == fraction]

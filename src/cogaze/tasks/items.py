@@ -21,6 +21,7 @@ from torch import Tensor
 from cogaze.data.downstream import DownstreamSet, decode_mask
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import read_image
+from cogaze.data.pixels import ModelImages
 from cogaze.data.records import CHEXPERT_CLASSES, ImageRecord
 from cogaze.errors import DataError
 
@@ -196,13 +197,17 @@ class ImageItems:
     def from_records(
         cls,
         records: Sequence[ImageRecord],
-        preprocess: Preprocess,
+        preprocess: Preprocess | None,
         class_names: Sequence[str] = CHEXPERT_CLASSES,
         name: str = "",
+        images: ModelImages | None = None,
     ) -> ImageItems:
         """Items over MIMIC-style image records (MIMIC-CXR or the phantom): binarised labels of
         ``class_names`` (spec 1.3), indication and history as context, the findings section as the
-        report (the impression when findings are empty)."""
+        report (the impression when findings are empty).
+
+        ``images`` (files or a prepared store, :class:`~cogaze.data.pixels.ModelImages`) replaces
+        ``preprocess(read_image(path))`` when given (pass ``preprocess=None`` then)."""
         records = list(records)
         unknown = [c for c in class_names if c not in CHEXPERT_CLASSES]
         if unknown:
@@ -211,7 +216,9 @@ class ImageItems:
 
         def load(i: int) -> tuple[Tensor, Tensor | None]:
             record = records[i]
-            if record.image_path is None:
+            if images is not None:
+                return images.pixels(record.dicom_id, record.image_path), None
+            if record.image_path is None or preprocess is None:
                 raise DataError(f"image {record.dicom_id}: no image path")
             return preprocess(read_image(record.image_path)), None
 

@@ -21,8 +21,9 @@ import torch
 from torch import Tensor
 
 from cogaze.data.geometry import ImageGeometry
-from cogaze.data.images import read_image
+from cogaze.data.pixels import ModelImages
 from cogaze.data.records import CHEXPERT_CLASSES, ImageRecord, RecordSet
+from cogaze.data.store import ImageStore
 from cogaze.errors import ConfigError, DataError
 from cogaze.tasks.items import ImageItems
 
@@ -63,11 +64,12 @@ def geometry_preprocess(geometry: ImageGeometry):
 
 
 def classification_items(records: RecordSet, geometry: ImageGeometry, split: str,
-                         class_names: Sequence[str] | None = None) -> ImageItems:
-    """Frontal images of ``split`` labelled with ``class_names`` (default: the 14 CheXbert classes)."""
+                         class_names: Sequence[str] | None = None, store: ImageStore | None = None) -> ImageItems:
+    """Frontal images of ``split`` labelled with ``class_names`` (default: the 14 CheXbert classes), read
+    from their files (DCT-scaled JPEG decode) or a prepared image ``store``."""
     names = resolve_class_names(class_names)
-    return ImageItems.from_records(frontal_split(records, split), geometry_preprocess(geometry), names,
-                                   name=f"{split} ({len(names)} classes)")
+    return ImageItems.from_records(frontal_split(records, split), None, names, name=f"{split} ({len(names)} classes)",
+                                   images=ModelImages(geometry, store))
 
 
 def phantom_dir(data_dir: str | Path) -> Path:
@@ -115,7 +117,7 @@ def load_finding_mask(npz_path: Path, keys: Sequence[str], shape: tuple[int, int
 
 
 def segmentation_items(data_dir: str | Path, records: RecordSet, geometry: ImageGeometry, split: str,
-                       finding: str) -> ImageItems:
+                       finding: str, store: ImageStore | None = None) -> ImageItems:
     """Frontal images of ``split`` with the (1, S, S) mask of ``finding`` (same geometry as the image).
 
     The single label column is 1 where the mask is non-empty. Every image's mask file must exist
@@ -129,16 +131,15 @@ def segmentation_items(data_dir: str | Path, records: RecordSet, geometry: Image
     for record in chosen:
         if not (masks_dir / f"{record.dicom_id}.npz").is_file():
             raise DataError(f"mask file not found: {masks_dir / (record.dicom_id + '.npz')}")
-    preprocess = geometry_preprocess(geometry)
+    images = ModelImages(geometry, store)
 
     def load(i: int) -> tuple[Tensor, Tensor | None]:
         record = chosen[i]
-        if record.image_path is None:
-            raise DataError(f"image {record.dicom_id}: no image path")
-        image = read_image(record.image_path)
+        image, lay = images.u8(record.dicom_id, record.image_path)
         mask = load_finding_mask(masks_dir / f"{record.dicom_id}.npz", keys.get(record.dicom_id, []),
-                                 image.shape[:2])
-        return preprocess(image), torch.from_numpy(geometry.transform_mask(mask)).float()[None]
+                                 (lay.height, lay.width))
+        return (torch.from_numpy(geometry.normalise(image)),
+                torch.from_numpy(geometry.transform_mask(mask)).float()[None])
 
     labels = np.array([[int(record.dicom_id in keys)] for record in chosen], dtype=np.int64)
     return ImageItems(

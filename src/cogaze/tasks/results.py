@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cogaze.io import atomic_write_text
 
 
 @dataclass
@@ -56,18 +56,7 @@ def _plain(obj: Any) -> Any:
 
 def write_json_atomic(data: Any, path: str | Path) -> Path:
     """Write ``data`` as indented JSON via a temp file and ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(_plain(data), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
 
 
 def _fmt(value: Any) -> str:

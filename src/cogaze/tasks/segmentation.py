@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from cogaze.config import config_to_dict, help_field
 from cogaze.errors import ConfigError
+from cogaze.logs import Progress
 from cogaze.models.interface import ImageFeatures, VisionLanguageEncoder
 from cogaze.tasks import _metrics as M
 from cogaze.tasks.common import batches, check_encoder, encode_batch, set_seed
@@ -42,7 +43,7 @@ class SegmentationConfig:
     epochs: int = help_field(100, help="training epochs (validation after each)")
     batch_size: int = help_field(16, help="training batch size")
     lr: float = help_field(1e-4, help="base learning rate (encoder when fine-tuned; head uses lr x head_lr_mult)")
-    head_lr_mult: float = help_field(5.0, help="head learning rate = lr x this (spec 5.5: 5)")
+    head_lr_mult: float = help_field(5.0, help="head learning rate = lr x this (the paper: 5)")
     weight_decay: float = help_field(0.01, help="AdamW weight decay")
     patience: int = help_field(5, help="ReduceLROnPlateau patience on val Dice")
     finetune_encoder: bool = help_field(False, help="also train the encoder's trainable parameters")
@@ -202,8 +203,12 @@ def run_segmentation(
         raise ConfigError("finetune_encoder needs an encoder that is a torch nn.Module")
     sets = train_sets(train, config.fractions, config.subsample_seed)
     check_same_classes(*sets.values(), val, test)
-    runs = [{"fraction": f, "seed": s, "n_train": len(items), **_one_run(encoder, items, val, test, s, config)}
-            for f, items in sets.items() for s in config.seeds]
+    runs = []
+    progress = Progress(len(sets) * len(config.seeds), f"segmentation ({test.name or 'masks'}) run")
+    for f, items in sets.items():
+        for s in config.seeds:
+            runs.append({"fraction": f, "seed": s, "n_train": len(items), **_one_run(encoder, items, val, test, s, config)})
+            progress.step(len(runs), f"{f}% labels, seed {s}")
     summary = {}
     for fraction in sets:
         chosen = [r["test"] for r in runs if r["fraction"] == fraction]

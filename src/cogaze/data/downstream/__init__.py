@@ -1,7 +1,7 @@
 """Downstream dataset loaders (spec 5.4-5.7, 8): split files -> typed records.
 
 One module per dataset; all return a :class:`DownstreamSet`. :func:`load_downstream` picks the loader
-by name (``nih``, ``siim``, ``rsna``, ``tbx11k``, ``shenzhen``).
+by name through the registry (:mod:`cogaze.data.downstream.registry`).
 """
 
 from __future__ import annotations
@@ -19,18 +19,23 @@ from cogaze.data.downstream.common import (
 )
 from cogaze.data.downstream.masks import boxes_to_mask, decode_mask, decode_source, rle_decode, rle_encode
 from cogaze.data.downstream.nih import NIH_CLASSES, load_nih, read_data_entry
+from cogaze.data.downstream.registry import (
+    REGISTRY,
+    DatasetSpec,
+    SideTables,
+    dataset_names,
+    get_dataset,
+    register,
+)
 from cogaze.data.downstream.rsna import RSNA_CLASSES, load_rsna
 from cogaze.data.downstream.shenzhen import SHENZHEN_CLASSES, load_shenzhen
 from cogaze.data.downstream.siim import SIIM_CLASSES, load_siim, read_label_table
 from cogaze.data.downstream.tbx11k import TBX11K_CATEGORIES, TBX11K_CLASSES, load_tbx11k, read_box_table
-from cogaze.errors import ConfigError, OnError, Problems
+from cogaze.errors import OnError, Problems
 
-DATASETS: tuple[str, ...] = ("nih", "siim", "rsna", "tbx11k", "shenzhen")
+DATASETS: tuple[str, ...] = dataset_names()
 
-SPLIT_FRACTIONS: dict[str, tuple[tuple[str, int], ...]] = {
-    name: (("train", 1), ("train", 10), ("train", 100), ("val", 100), ("test", 100)) for name in DATASETS
-}
-SPLIT_FRACTIONS["shenzhen"] = (("train", 100), ("val", 100), ("test", 100))
+SPLIT_FRACTIONS: dict[str, tuple[tuple[str, int], ...]] = {n: REGISTRY[n].split_fractions for n in DATASETS}
 """The (split, fraction) pairs each dataset ships split files for."""
 
 
@@ -48,27 +53,24 @@ def load_downstream(
     label_table: str | Path | Mapping[str, str | Path] | None = None,
     box_table: str | Path | None = None,
 ) -> DownstreamSet:
-    """Load dataset ``name`` (one of :data:`DATASETS`); dataset-specific tables are ignored elsewhere.
+    """Load dataset ``name`` (one of :data:`DATASETS`) through its registry entry; side tables a dataset
+    does not read are ignored.
 
     ``data_entry_csv``: NIH ``Data_Entry_2017*.csv``; ``label_table``: SIIM (id, file, RLE) table(s);
     ``box_table``: TBX11K ``data.csv``.
     """
-    common = {"on_error": on_error, "check_images": check_images, "problems": problems}
-    key = name.lower()
-    if key == "nih":
-        return load_nih(image_root, data_entry_csv, split_dir, split, fraction, **common)
-    if key == "siim":
-        return load_siim(image_root, label_table, split_dir, split, fraction, **common)
-    if key == "rsna":
-        return load_rsna(image_root, split_dir, split, fraction, **common)
-    if key == "tbx11k":
-        return load_tbx11k(image_root, split_dir, split, fraction, box_table=box_table, **common)
-    if key == "shenzhen":
-        return load_shenzhen(image_root, split_dir, split, fraction, **common)
-    raise ConfigError(f"unknown downstream dataset {name!r}; known: {', '.join(DATASETS)}")
+    tables = SideTables(data_entry=data_entry_csv, label_table=label_table, box_table=box_table)
+    return get_dataset(name).load(split_dir, split, fraction, image_root=image_root, tables=tables,
+                                  on_error=on_error, check_images=check_images, problems=problems)
 
 
 __all__ = [
+    "REGISTRY",
+    "DatasetSpec",
+    "SideTables",
+    "dataset_names",
+    "get_dataset",
+    "register",
     "DATASETS",
     "FRACTIONS",
     "NIH_CLASSES",

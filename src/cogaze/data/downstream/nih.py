@@ -141,7 +141,8 @@ def load_nih(
         source = txt_path
         if data_entry_csv is None:
             raise ConfigError(
-                f"{csv_path.name} is absent: pass the NIH Data_Entry_2017 CSV to rebuild rows from {txt_path}"
+                f"{csv_path.name} is absent: pass the NIH Data_Entry_2017 CSV (--data-entry on the command line, "
+                f"data_entry_csv= in Python) to rebuild rows from {txt_path}"
             )
         table = read_data_entry(Path(data_entry_csv))
         for line, name in read_lines(txt_path):

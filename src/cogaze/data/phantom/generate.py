@@ -21,6 +21,7 @@ from cogaze.config import help_field
 from cogaze.data.phantom import anatomy, context, findings, reading, reports, writer
 from cogaze.data.records import CHEXPERT_CLASSES, binarize_labels
 from cogaze.errors import ConfigError
+from cogaze.logs import show_progress
 
 GENERATOR_VERSION = "phantom-1.0"
 SPLIT_NAMES = {"train": "train", "val": "validate", "test": "test"}
@@ -257,7 +258,7 @@ def generate_phantom(out_dir: str | Path, n_patients: int = 40, seed: int = 0, i
     jobs = [(i, subjects[i], study_pool[starts[i]:starts[i + 1]], split_of[i], opt, base, out)
             for i in range(n_patients)]
     tables: dict[str, list] = {}
-    bar = dict(total=n_patients, desc="phantom", unit="patient", disable=not opt.progress or n_patients < 50)
+    bar = dict(total=n_patients, desc="phantom", unit="patient", disable=not show_progress(opt.progress) or n_patients < 50)
     if opt.workers > 1:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(opt.workers) as pool:

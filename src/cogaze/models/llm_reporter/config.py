@@ -12,7 +12,7 @@ class LLMConfig:
     """Spec 5.2 (free text) / 5.3 (structured): LoRA on q/v, a one-layer adapter, everything of cogaze frozen."""
 
     lm: str = help_field("meta-llama/Llama-3.2-3B-Instruct", help="causal LM: local directory or hub id")
-    task: str = help_field("findings", help="'findings' (spec 5.2 prompt) or 'structured' (SRRG prompt, spec 5.3)")
+    task: str = help_field("findings", help="'findings' (the paper prompt) or 'structured' (SRRG prompt, the paper)")
     lora_r: int = help_field(16, help="LoRA rank")
     lora_alpha: int = help_field(16, help="LoRA alpha")
     lora_dropout: float = help_field(0.1, help="LoRA dropout")
@@ -20,8 +20,8 @@ class LLMConfig:
         default_factory=lambda: ["q_proj", "v_proj"], help="module names LoRA is applied to"
     )
     adapter_lr_divisor: float = help_field(5.0, help="the adapter trains at lr / this (reference code)")
-    num_beams: int = help_field(3, help="beam width at generation (spec 5.2: 3)")
-    max_new_tokens: int = help_field(100, help="maximum generated tokens (spec D13: 100)")
+    num_beams: int = help_field(3, help="beam width at generation (the paper: 3)")
+    max_new_tokens: int = help_field(100, help="maximum generated tokens (the paper: 100)")
     min_new_tokens: int = help_field(0, help="minimum generated tokens (reference code: 80)")
     max_similar_tokens: int = help_field(100, help="the similar report keeps its last this-many tokens")
     max_text_tokens: int = help_field(400, help="cap on the prompt text after the image tokens")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cogaze.errors import ConfigError
 from cogaze.models.llm_reporter.config import LLMConfig
 
-log = logging.getLogger("cogaze.report")
+log = logging.getLogger("cogaze.html")
 
 NO_SIMILAR_CASE = "No similar report is available."
 """Stated in the prompt when no similar case exists (e.g. every training image is the same patient's)."""

@@ -8,19 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from cogaze.data.records import VIEW_POSITIONS, parse_view
+from cogaze.data.geometry import ImageGeometry
+from cogaze.data.pixels import normalise_batch
+from cogaze.data.records import view_index
 from cogaze.errors import DataError
 from cogaze.models.tokenizer import REPORT_PREFIX, TRANSCRIPT_PREFIX, context_string
-
-_VIEW_INDEX = {v: i for i, v in enumerate(VIEW_POSITIONS)}
-
-
-def view_index(view: object) -> int:
-    """Index into VIEW_POSITIONS; unknown or unparseable views map to UNKNOWN."""
-    try:
-        return _VIEW_INDEX[parse_view(view)]
-    except ValueError:
-        return _VIEW_INDEX["UNKNOWN"]
 
 
 def batch_ids(samples: Sequence[dict[str, Any]]) -> str:
@@ -29,12 +21,20 @@ def batch_ids(samples: Sequence[dict[str, Any]]) -> str:
     return ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
 
 
+def finish_batch(batch: dict[str, Any], geometry: ImageGeometry) -> dict[str, Any]:
+    """Turn a collated ``image_u8`` (uint8 (B, S, S)) into normalised ``pixel_values`` on its device."""
+    if "image_u8" in batch:
+        batch["pixel_values"] = normalise_batch(batch.pop("image_u8"), geometry)
+    return batch
+
+
 class PretrainCollator:
     """Callable collate_fn: list of sample dicts -> batch dict of tensors (plus id lists).
 
     Extra keys beyond docs/batch.md: ``dicom_ids`` and ``study_keys`` (lists) for retrieval metrics.
     A sample carrying ``vision_features`` (cached frozen-encoder tokens) is collated into
-    ``vision_features`` instead of ``pixel_values``.
+    ``vision_features``, one carrying ``image_u8`` (uint8 (S, S)) into ``image_u8`` (B, S, S), instead
+    of ``pixel_values`` (``cogaze.data.pixels.normalise_batch`` turns ``image_u8`` into them).
     """
 
     def __init__(self, tokenizer: Any, max_length: int = 300):
@@ -50,7 +50,7 @@ class PretrainCollator:
         if not samples:
             raise DataError("cannot collate an empty list of samples")
         batch: dict[str, Any] = {}
-        key = "vision_features" if "vision_features" in samples[0] else "pixel_values"
+        key = next((k for k in ("vision_features", "image_u8") if k in samples[0]), "pixel_values")
         try:
             batch[key] = torch.stack([torch.as_tensor(s[key]) for s in samples])
         except (KeyError, RuntimeError) as err:

@@ -16,6 +16,12 @@ class DataConfig:
     batch_size: int = help_field(80, "Images per step (per device).")
     val_batch_size: int = help_field(0, "Validation batch size; 0 = batch_size.")
     num_workers: int = help_field(0, "DataLoader worker processes.")
+    store: str = help_field(
+        "", "Prepared image store (`cogaze data prepare DATA_DIR --out STORE`) to read images from instead of "
+        "decoding the files; '' = the files.")
+    fast_decode: bool = help_field(
+        True, "Decode JPEG files with DCT scaling to >= 2x the model size before the exact resize (docs/scaling.md: "
+        "tolerance vs a full decode); false = full decode. A store keeps the decode it was prepared with.")
     impression_only: str = help_field("use", "Studies with an IMPRESSION but no FINDINGS: 'use' the impression "
                                              "as the report text, or 'skip' their images (counted either way).")
 

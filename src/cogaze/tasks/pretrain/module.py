@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Sampler
 
+from cogaze.logs import Progress
 from cogaze.models.cogaze import CoGazeModel
+from cogaze.models.pretrained import image_geometry
+from cogaze.tasks.pretrain.collate import finish_batch
 from cogaze.tasks.pretrain.config import PretrainConfig
 
+log = logging.getLogger("cogaze.pretrain")
 TENSOR_KEYS = ("dicom_ids", "study_keys")
 
 
@@ -29,27 +34,63 @@ def retrieval_top1(vision: torch.Tensor, report: torch.Tensor, study_keys: list)
 
 
 class EpochSampler(Sampler[int]):
-    """Shuffles with seed + the *global* epoch (which survives resumes); shards across ranks.
+    """Shuffles with seed + the *global* epoch (which survives resumes); shards across ranks by batch.
 
-    ``skip = (epoch, k)`` drops the first ``k`` indices of this rank's order in that epoch only: a run
-    resumed mid-epoch sees exactly the batches it had not consumed yet.
+    Global batch k of an epoch is ``order[k*B*W : (k+1)*B*W]`` (B images per rank, W ranks) and rank r
+    takes its r-th block of B: the W ranks of one step see exactly the images one process would see
+    with batch W x B, no image twice and none left out but the drop-last remainder (< W x B images, as
+    for one process). ``batch=1`` interleaves ranks image by image. ``skip = (epoch, k)`` drops the
+    first ``k`` indices of this rank's order in that epoch only: a run resumed mid-epoch sees exactly
+    the batches it had not consumed yet.
     """
 
     def __init__(self, n: int, seed: int, epoch_fn: Callable[[], int], rank: int = 0, world: int = 1,
-                 skip: tuple[int, int] = (0, 0)):
+                 skip: tuple[int, int] = (0, 0), batch: int = 1):
+        if not 0 <= rank < world or batch < 1:
+            raise ValueError(f"bad sharding rank={rank} world={world} batch={batch}")
         self.n, self.seed, self.epoch_fn, self.rank, self.world = n, seed, epoch_fn, rank, world
-        self.skip = skip
+        self.skip, self.batch = skip, batch
 
     def _skipped(self) -> int:
         return self.skip[1] if self.epoch_fn() == self.skip[0] else 0
 
     def __len__(self) -> int:
-        return max(self.n // self.world - self._skipped(), 0)
+        step = self.batch * self.world
+        return max((self.n // step) * self.batch - self._skipped(), 0)
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + 7919 * self.epoch_fn())
-        order = torch.randperm(self.n, generator=g)[: (self.n // self.world) * self.world]
-        return iter(order[self.rank :: self.world][self._skipped():].tolist())
+        step = self.batch * self.world
+        order = torch.randperm(self.n, generator=g)[: (self.n // step) * step]
+        mine = order.view(-1, self.world, self.batch)[:, self.rank].reshape(-1)
+        return iter(mine[self._skipped():].tolist())
+
+
+def load_optimizer_state(strategy: Any, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a full optimizer state dict (as ``save_checkpoint`` writes it) into ``optimizer``.
+
+    Under FSDP (the model already wrapped when Lightning calls ``configure_optimizers``) every rank
+    turns the full, parameter-id-keyed state into its own shard, as Lightning's FSDP loader does; the
+    other strategies hold whole parameters and load it as it is.
+    """
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    if isinstance(strategy, FSDPStrategy):
+        from torch.distributed.fsdp import (
+            FullOptimStateDictConfig,
+            FullStateDictConfig,
+            OptimStateKeyType,
+            StateDictType,
+        )
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        model = strategy.model
+        with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(rank0_only=False),
+                                  FullOptimStateDictConfig(rank0_only=False)):
+            if state.get("state") and isinstance(next(iter(state["state"])), int):
+                state = FSDP.rekey_optim_state_dict(state, OptimStateKeyType.PARAM_NAME, model)
+            state = FSDP.optim_state_dict_to_load(model, optimizer, state)
+    optimizer.load_state_dict(state)
 
 
 class PretrainModule(L.LightningModule):
@@ -66,6 +107,7 @@ class PretrainModule(L.LightningModule):
         super().__init__()
         self.config = config
         self.model = CoGazeModel(config.model)
+        self.geometry = image_geometry(config.model)
         self.metrics_path = None if metrics_path is None else Path(metrics_path)
         self.resume_state = resume_state
         self.epoch_offset = int(resume_state["epoch"]) if resume_state else 0
@@ -78,6 +120,9 @@ class PretrainModule(L.LightningModule):
         self.epochs_done = self.epoch_offset
         self.batches_done = self.batch_offset  # of the current epoch, counted from its first batch
         self._step_at_batch_start = 0
+        self._epoch_loss: list[float] = []
+        self._epochs_progress: Progress | None = None
+        self._batches_progress: Progress | None = None
         self.stopped_at: dict[str, int] | None = None
         self.plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
         self.last_val: dict[str, float] = {}
@@ -115,12 +160,23 @@ class PretrainModule(L.LightningModule):
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=o.plateau_factor, patience=o.plateau_patience)
         if self.resume_state:
-            opt.load_state_dict(self.resume_state["optimizer"])
+            load_optimizer_state(self.trainer.strategy, opt, self.resume_state["optimizer"])
             self.plateau.load_state_dict(self.resume_state["scheduler"])
         return opt
 
+    def on_fit_start(self) -> None:
+        t = self.config.trainer
+        if self.trainer.is_global_zero:
+            self._epochs_progress = Progress(t.max_epochs - self.epoch_offset, "pretraining epoch", log.info,
+                                             offset=self.epoch_offset)
+
     def on_train_epoch_start(self) -> None:
         self.batches_done = self.epoch_batch(0)
+        self._epoch_loss = []
+        if self.trainer.is_global_zero:  # a line every 30 s inside long epochs
+            n = self.trainer.num_training_batches
+            self._batches_progress = Progress(n, f"epoch {self.global_epoch + 1} batch", log.info, every_s=30.0,
+                                              offset=self.epoch_batch(0))
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Dropout randomness depends only on (seed, epoch, batch-in-epoch, rank): resumes replay it exactly.
@@ -132,6 +188,7 @@ class PretrainModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.model(batch)
         n = len(batch["view_ids"])
+        self._epoch_loss.append(float(out.loss.detach()))
         self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=n)
         self._write({"step": self.total_steps, "epoch": self.global_epoch, "batch": self.epoch_batch(batch_idx),
                      "split": "train", **self._rank_mean(out.losses),
@@ -155,6 +212,8 @@ class PretrainModule(L.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.batches_done = self.epoch_batch(batch_idx) + 1
+        if self._batches_progress is not None and self.batches_done - self.epoch_batch(0) < self.trainer.num_training_batches:
+            self._batches_progress.step(self.batches_done - self.epoch_batch(0))
         stepped = self.global_step > self._step_at_batch_start
         if stepped and not self.epoch_finished and self.on_step_end_fn is not None:
             self.on_step_end_fn(self)
@@ -194,8 +253,17 @@ class PretrainModule(L.LightningModule):
         self.epochs_done = self.global_epoch + 1
         if self.plateau is not None and "loss" in self.last_val:
             self.plateau.step(self.last_val["loss"])
+        if self._epochs_progress is not None:
+            v = self.last_val
+            detail = f"train loss {sum(self._epoch_loss) / max(len(self._epoch_loss), 1):.4f}"
+            if "loss" in v:
+                detail += f", val loss {v['loss']:.4f}, val retrieval top-1 {v.get('retrieval_top1', float('nan')):.3f}"
+            self._epochs_progress.step(self.epochs_done - self.epoch_offset, detail)
         if self.on_epoch_end_fn is not None:
             self.on_epoch_end_fn(self)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return finish_batch(batch, self.geometry)  # uint8 images are normalised on the device
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         keep = {k: batch.pop(k) for k in TENSOR_KEYS if k in batch}

@@ -9,22 +9,29 @@ Lightning re-runs the command once per extra device; those processes reuse what 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cogaze.data.dataset import load_dataset
+from cogaze.data.geometry import ImageGeometry
+from cogaze.data.pixels import ModelImages
 from cogaze.data.records import RecordSet
-from cogaze.data.samples import PretrainSamples
-from cogaze.errors import ConfigError, OnError
+from cogaze.data.store import ImageStore
+from cogaze.errors import ConfigError, DataError, OnError
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
+from cogaze.logs import show_progress
 from cogaze.models.backbones import build_vision_backbone
-from cogaze.models.feature_cache import FeatureCache, build_feature_cache
 from cogaze.models.pretrained import image_geometry, patch_grid
 from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.tasks.pretrain.feature_cache import FeatureCache, build_feature_cache
 from cogaze.tasks.pretrain.run import fit, is_launch_rank_zero, resume
+from cogaze.tasks.pretrain.samples import PretrainSamples
+from cogaze.tasks.pretrain.sources import record_sources, resolve_sources
 
 log = logging.getLogger("cogaze.pretrain")
 
@@ -34,17 +41,20 @@ def _copy_tokenizer(config: PretrainConfig, run_dir: Path) -> None:
     dst = run_dir / "tokenizer"
     if src.resolve() == dst.resolve():
         return
-    if not is_launch_rank_zero() and dst.is_dir():  # rank 0 copied it before launching this process
-        config.model.tokenizer = str(dst.resolve())
+    if not is_launch_rank_zero():  # only rank 0 writes the run folder; the others read the same vocabulary
+        if not src.is_dir() and dst.is_dir():
+            config.model.tokenizer = str(dst.resolve())
         return
     if not src.is_dir():
         raise ConfigError(
             f"tokenizer folder {src} not found: train one with `cogaze tokenizer train DATA_DIR --out {src}` "
             "or set model.tokenizer=DIR"
         )
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".tokenizer."))
+    shutil.copytree(src, tmp, dirs_exist_ok=True)
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst)
+    os.replace(tmp, dst)
     config.model.tokenizer = str(dst.resolve())
 
 
@@ -58,8 +68,10 @@ def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path, gaz
     cache = None
     if use_gaze and any(r.has_gaze for r in records):
         path = Path(gaze_cache) if gaze_cache else run_dir / "gaze.safetensors"
-        if is_launch_rank_zero() or not path.is_file():  # other DDP ranks read what rank 0 built
-            result = build_gaze_cache(records, path, geometry, grid, progress=True)
+        # Every rank checks the fingerprint: ranks launched with rank 0 (Lightning's ddp) find its cache up
+        # to date; ranks started on their own (other nodes) may build the same bytes at once (atomic writes).
+        result = build_gaze_cache(records, path, geometry, grid, progress=show_progress(is_launch_rank_zero()))
+        if is_launch_rank_zero():
             log.info("gaze cache %s: %d readings, %d rows (%s)", path, result.readings, result.rows,
                      "built" if result.rebuilt else "up to date")
         cache = GazeCache(path)
@@ -67,13 +79,30 @@ def build_samples(config: PretrainConfig, records: RecordSet, run_dir: Path, gaz
     features = None
     if config.model.vision.cache_features:
         cache_dir = Path(feature_cache) if feature_cache else run_dir / "vision_features"
-        features = build_features(config, [*train_recs, *val_recs], cache_dir)
-    train = PretrainSamples(train_recs, geometry, grid, cache, use_gaze, features)
-    val = PretrainSamples(val_recs, geometry, grid, cache, use_gaze, features)
+        features = build_features(config, [*train_recs, *val_recs], cache_dir,
+                                  images=model_images(config, geometry, [*train_recs, *val_recs]))
+    images = model_images(config, geometry, [*train_recs, *val_recs]) if features is None else None
+    train = PretrainSamples(train_recs, geometry, grid, cache, use_gaze, features, images)
+    val = PretrainSamples(val_recs, geometry, grid, cache, use_gaze, features, images)
     return train, val
 
 
-def build_features(config: PretrainConfig, records: list, cache_dir: Path, dtype: str = "float16") -> FeatureCache:
+def model_images(config: PretrainConfig, geometry: ImageGeometry, records: list) -> ModelImages:
+    """Where pretraining reads its images: ``data.store`` (checked against ``records``) or the files."""
+    if not config.data.store:
+        return ModelImages(geometry, fast=config.data.fast_decode)
+    store = ImageStore(config.data.store)
+    stale = store.stale([(r.dicom_id, r.image_path) for r in records])
+    if stale:
+        raise DataError(f"{len(stale)} image(s) missing from the store or changed since it was prepared "
+                        f"(first: {', '.join(stale[:3])}): run `cogaze data prepare` again", config.data.store)
+    if is_launch_rank_zero():
+        log.info("%s", store.describe())
+    return ModelImages(geometry, store)
+
+
+def build_features(config: PretrainConfig, records: list, cache_dir: Path, dtype: str = "float16",
+                   images: ModelImages | None = None) -> FeatureCache:
     """Encode ``records`` once with the frozen vision backbone into ``cache_dir`` (reused while up to date).
 
     The backbone is built exactly as the training model builds it (same config, and for a random-init
@@ -92,7 +121,7 @@ def build_features(config: PretrainConfig, records: list, cache_dir: Path, dtype
     device = "cuda" if use_gpu else "cpu"
     result = build_feature_cache(records, backbone.to(device), image_geometry(m), cache_dir,
                                  batch_size=config.data.val_batch_size or config.data.batch_size,
-                                 dtype=dtype, device=device)
+                                 dtype=dtype, device=device, images=images)
     size_gb = np.dtype(dtype).itemsize * float(np.prod(result.shape)) / 1e9
     log.info("vision feature cache %s: %d images %s, %.2f GB (%s)", result.path, result.images, result.shape,
              size_gb, "built" if result.rebuilt else "up to date")
@@ -117,6 +146,10 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
         records = loaded.records
     config.data.root = str(data_dir)
     _copy_tokenizer(config, run)
+    if is_launch_rank_zero():
+        record_sources(config.model, run)
+    else:
+        resolve_sources(config.model, run)
     train, val = build_samples(config, records, run, gaze_cache, feature_cache)
     log.info("pretraining on %d train / %d val images", len(train), len(val))
     return fit(config, train, val, run)
@@ -128,6 +161,7 @@ def resume_pretrain(run_dir: str | Path, overrides: tuple[str, ...] = (), on_err
 
     run = Path(run_dir)
     config = load_config(PretrainConfig, run / "config.yaml", overrides)
+    resolve_sources(config.model, run)
     loaded = load_dataset(config.data.root, on_error=on_error, impression_only=config.data.impression_only)
     train, val = build_samples(config, loaded.records, run)
     return resume(run, train, val, overrides)

@@ -16,9 +16,13 @@ from the newest one, skipping the batches of the epoch already consumed, and rep
 order and dropout masks, so the loss sequence equals an uninterrupted run's. ``metrics.jsonl`` is
 cut back to the checkpoint first, so killed runs leave no duplicate rows.
 
-With ``trainer.strategy=ddp`` every rank trains on its own shard of each epoch's order (losses are per
-rank, no cross-rank gather, as in the reference code; DDP averages gradients); only rank 0 writes files,
-the logged train losses are means over ranks, and each rank validates on the whole val set.
+With ``trainer.strategy=ddp`` (one node or several: ``trainer.num_nodes``) every rank trains on its own
+batch-sized blocks of each epoch's order, so one step of W ranks x B images sees the same images as
+one process with W x B (losses are per rank, no cross-rank gather, as in the reference code; DDP
+averages gradients); the logged train losses are means over ranks, each rank validates on the whole
+val set, and only global rank 0 writes files. Checkpoints gather the weights and optimizer state
+through the strategy on every rank (what FSDP needs); ``trainer.strategy=fsdp`` is documented in
+docs/scaling.md. DeepSpeed is refused (its optimizer state only exists in its own pickled format).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from torch.utils.data import DataLoader
 
 from cogaze.config import config_to_dict, load_config, save_config
 from cogaze.errors import ConfigError
+from cogaze.io import atomic_write_json, atomic_write_text, current_umask
+from cogaze.logs import tame_lightning
 from cogaze.models.cogaze import resolve_text_vocab
 from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.pretrain.collate import PretrainCollator
@@ -51,10 +57,7 @@ log = logging.getLogger("cogaze.pretrain")
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, default=None)
 
 
 def _devices(value: str) -> Any:
@@ -85,6 +88,7 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
     the next ones); it costs one discarded prefetched batch per epoch, so it is off otherwise.
     """
     t = config.trainer
+    tame_lightning()  # one line per Lightning message, no advertisements
     limit = lambda x: int(x) if x > 1 else x  # noqa: E731
     return L.Trainer(
         max_epochs=t.max_epochs if max_epochs is None else max_epochs, max_steps=max_steps,
@@ -101,7 +105,7 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
 def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
     """Per-class positive counts over the training samples (spec 1.3).
 
-    Lazy sample sets (``cogaze.data.samples.PretrainSamples``) answer from their records without
+    Lazy sample sets (``cogaze.tasks.pretrain.samples.PretrainSamples``) answer from their records without
     reading a single image.
     """
     if hasattr(samples, "label_matrix"):
@@ -112,21 +116,28 @@ def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
 def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = False) -> Path:
     """Write weights (safetensors) + config (JSON) + optimizer/scheduler state atomically.
 
-    At an epoch end (default) the state records ``epoch`` = epochs done, ``batch`` = 0; ``mid_epoch``
-    records the current epoch and the batches of it consumed so far.
+    Called on every rank: the weights and the optimizer state are gathered through the Lightning
+    strategy (FSDP assembles the full state dicts from every rank's shards; DDP / one device just
+    read them), then global rank 0 writes. At an epoch end (default) the state records ``epoch`` =
+    epochs done, ``batch`` = 0; ``mid_epoch`` records the current epoch and the batches of it consumed.
     """
+    strategy = module.trainer.strategy
+    full = strategy.lightning_module_state_dict()  # collective under FSDP: every rank must call it
+    opt_state = strategy.optimizer_state(module.trainer.optimizers[0])
+    if not module.trainer.is_global_zero:
+        return ckpt_dir
     ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=ckpt_dir.parent, prefix=f".{ckpt_dir.name}."))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; a run folder is meant to be shared
     skip_backbone = bool(module.config.model.vision.source) and not module.config.model.train_vision
-    state = {k: v.detach().cpu().contiguous() for k, v in module.model.state_dict().items()
-             if not (skip_backbone and k.startswith("vision_backbone."))}
+    state = {k[len("model."):]: v.detach().cpu().contiguous() for k, v in full.items() if k.startswith("model.")}
+    state = {k: v for k, v in state.items() if not (skip_backbone and k.startswith("vision_backbone."))}
     save_file(state, str(tmp / "model.safetensors"))
-    (tmp / "config.json").write_text(json.dumps(config_to_dict(module.config), indent=2), encoding="utf-8")
-    opt = module.trainer.optimizers[0]
+    atomic_write_json(tmp / "config.json", config_to_dict(module.config), default=None)
     epoch, batch = (module.global_epoch, module.batches_done) if mid_epoch else (module.global_epoch + 1, 0)
-    torch.save({"optimizer": opt.state_dict(), "scheduler": module.plateau.state_dict(),
+    torch.save({"optimizer": opt_state, "scheduler": module.plateau.state_dict(),
                 "epoch": epoch, "batch": batch, "global_step": module.total_steps,
-                "best_val": module.best_val}, tmp / "state.pt")
+                "best_val": module.best_val, "strategy": type(strategy).__name__}, tmp / "state.pt")
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     os.replace(tmp, ckpt_dir)
@@ -153,14 +164,16 @@ def _point_last(run_dir: Path, name: str, **info: Any) -> None:
 
 def _epoch_end(run_dir: Path):  # noqa: ANN202
     def hook(module: PretrainModule) -> None:
+        name = f"epoch-{module.global_epoch + 1:04d}"
+        val = module.last_val.get("loss")
+        better = val is not None and val < module.best_val
+        if better:
+            module.best_val = val
+        save_checkpoint(module, run_dir / "checkpoints" / name)  # every rank: the strategy gathers the state
         if not module.trainer.is_global_zero:
             return
-        name = f"epoch-{module.global_epoch + 1:04d}"
-        save_checkpoint(module, run_dir / "checkpoints" / name)
         _point_last(run_dir, name, epoch=module.global_epoch + 1)
-        val = module.last_val.get("loss")
-        if val is not None and val < module.best_val:
-            module.best_val = val
+        if better:
             _atomic_json(run_dir / "checkpoints" / "best.json",
                          {"path": name, "val_loss": val, "epoch": module.global_epoch + 1, "val": module.last_val})
     return hook
@@ -169,10 +182,12 @@ def _epoch_end(run_dir: Path):  # noqa: ANN202
 def _step_end(run_dir: Path, every: int, stop: int):  # noqa: ANN202
     def hook(module: PretrainModule) -> None:
         step = module.total_steps
-        if not module.trainer.is_global_zero or not ((every and step % every == 0) or (stop and step >= stop)):
+        if not ((every and step % every == 0) or (stop and step >= stop)):
             return
         name = f"step-{step:07d}"
-        save_checkpoint(module, run_dir / "checkpoints" / name, mid_epoch=True)
+        save_checkpoint(module, run_dir / "checkpoints" / name, mid_epoch=True)  # every rank
+        if not module.trainer.is_global_zero:
+            return
         _point_last(run_dir, name, epoch=module.global_epoch, batch=module.batches_done, step=step)
     return hook
 
@@ -187,15 +202,22 @@ def _truncate_metrics(path: Path, state: dict[str, Any]) -> None:
         if (row["split"] == "train" and row["step"] < state["global_step"]) or \
                 (row["split"] != "train" and row["epoch"] < state["epoch"]):
             keep.append(line + "\n")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(keep)
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(keep))
 
 
 def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:
+    """Train with ``trainer.matmul_precision``; the process's previous setting is restored afterwards
+    (it is global: left at "medium", later CPU matmuls of the caller would run in bf16)."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(config.trainer.matmul_precision)
+    try:
+        return _train(config, train, val, run_dir, resume_state)
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:
     t = config.trainer
-    torch.set_float32_matmul_precision(t.matmul_precision)
     tokenizer = load_tokenizer(config.model.tokenizer)
     L.seed_everything(t.seed, workers=True, verbose=False)
     module = PretrainModule(config, run_dir / "metrics.jsonl", resume_state, _epoch_end(run_dir),
@@ -216,8 +238,11 @@ def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, 
                             reload_each_epoch=module.batch_offset > 0)
     collate = PretrainCollator(tokenizer, config.model.max_text_length)
     d = config.data
+    if "deepspeed" in type(trainer.strategy).__name__.lower():
+        raise ConfigError("trainer.strategy=deepspeed is not supported: its optimizer states are partitioned in "
+                          "DeepSpeed's own pickled checkpoint format; use ddp, or fsdp to shard the model")
     sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size,
-                           skip=(module.epoch_offset, module.batch_offset * d.batch_size))
+                           skip=(module.epoch_offset, module.batch_offset * d.batch_size), batch=d.batch_size)
     train_dl = DataLoader(train, batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
                           drop_last=True, num_workers=d.num_workers)
     val_dl = DataLoader(val, batch_size=d.val_batch_size or d.batch_size, shuffle=False,
@@ -226,6 +251,7 @@ def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, 
         with warnings.catch_warnings():
             # The vision backbone runs in eval mode on purpose (frozen, or frozen BatchNorm statistics).
             warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning internals
             trainer.fit(module, train_dl, val_dl)
     summary = {"epochs": module.epochs_done, "steps": module.total_steps,
                "val": module.last_val, "retrieval_top1": module.last_val.get("retrieval_top1"),

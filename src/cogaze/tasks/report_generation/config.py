@@ -16,7 +16,7 @@ class TrainConfig:
     epochs: int = help_field(30, help="maximum epochs")
     batch_size: int = help_field(64, help="examples per step")
     lr: float = help_field(5e-5, help="base learning rate (non-decoder parameters)")
-    decoder_lr_multiplier: float = help_field(10.0, help="the GPT-2 decoder trains at lr x this (spec 5.1)")
+    decoder_lr_multiplier: float = help_field(10.0, help="the GPT-2 decoder trains at lr x this (the paper)")
     weight_decay: float = help_field(0.01, help="AdamW weight decay")
     seed: int = help_field(9233, help="seed of initialisation and shuffling")
     eval_batch_size: int = help_field(16, help="examples per generation batch")

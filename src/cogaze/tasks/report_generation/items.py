@@ -12,7 +12,7 @@ from torch import Tensor
 from cogaze.errors import DataError, Problems
 from cogaze.models.interface import VisionLanguageEncoder
 
-log = logging.getLogger("cogaze.report")
+log = logging.getLogger("cogaze.html")
 
 
 @dataclass

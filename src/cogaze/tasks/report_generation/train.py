@@ -8,8 +8,6 @@ to keep in the same loop.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,8 @@ from safetensors.torch import save_file
 from cogaze.config import save_config
 from cogaze.data.records import CHEXPERT_CLASSES
 from cogaze.errors import ConfigError, Problems
+from cogaze.io import atomic_path
+from cogaze.logs import Progress
 from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.models.llm_reporter import build_prompt, load_llm_reporter
 from cogaze.models.report_decoder import ReportDecoder, TextCodec, build_gpt2_config
@@ -34,7 +34,7 @@ from cogaze.tasks.report_generation.items import (
 from cogaze.tasks.report_generation.output import write_reports_csv
 from cogaze.tasks.report_generation.selection import SelectionMetric, bleu4_plus_ce_f1
 
-log = logging.getLogger("cogaze.report")
+log = logging.getLogger("cogaze.html")
 
 
 @dataclass
@@ -112,10 +112,8 @@ def _build(config: ReportGenConfig, tokenizer, latent_dim: int):
 def _save(path: Path, model: torch.nn.Module) -> None:
     # trainable parameters only (named_parameters lists a tied weight once; frozen LLM weights stay in the LM)
     state = {k: v.detach().contiguous() for k, v in model.named_parameters() if v.requires_grad}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    save_file(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
 
 
 def train_report_generator(
@@ -157,6 +155,7 @@ def train_report_generator(
     metric = selection_metric or bleu4_plus_ce_f1
     order_gen = torch.Generator().manual_seed(tcfg.seed)
     best, history = float("-inf"), []
+    progress = Progress(tcfg.epochs, "report generator epoch", log.info)
     for epoch in range(tcfg.epochs):
         model.train()
         losses = []
@@ -178,7 +177,8 @@ def train_report_generator(
             best = score
             _save(run_dir / "model.safetensors", model)
         history.append(row)
-        log.info("epoch %d: %s", epoch, row)
+        progress.step(epoch + 1, f"train loss {row['train_loss']:.4f}"
+                      + (f", val score {row['val_score']:.4f}" if "val_score" in row else ""))
     from safetensors.torch import load_file
 
     model.load_state_dict(load_file(str(run_dir / "model.safetensors")), strict=False)

@@ -1,8 +1,8 @@
 """Plots for run reports: loss curves from metrics.jsonl, per-class ROC curves, ablation bars with 95 % CIs.
 
 Each plot returns a matplotlib :class:`~matplotlib.figure.Figure` on the Agg canvas (inspect its
-lines, or embed it with :meth:`cogaze.report.page.ReportPage.add_figure`; PNG bytes via
-:func:`cogaze.report.images.figure_png`).
+lines, or embed it with :meth:`cogaze.html.page.ReportPage.add_figure`; PNG bytes via
+:func:`cogaze.html.images.figure_png`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from scipy import stats
 from sklearn.metrics import auc, roc_curve
 
 from cogaze.errors import DataError
-from cogaze.report.images import new_figure
+from cogaze.html.images import new_figure
+from cogaze.metrics.stats import mean_ci
 
 NON_LOSS_KEYS = frozenset({"step", "epoch", "batch", "split", "lr", "time", "seconds"})
 """Numeric keys of a metrics record that are never plotted as loss terms."""
@@ -150,18 +150,6 @@ def roc_curves(y_true: Any, y_score: Any, class_names: Sequence[str] | None = No
         ax.text(0.98, 0.02, "no curve (one label value): " + ", ".join(skipped), transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=7, color="0.35", wrap=True)
     return fig
-
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """(mean, half-width of the Student-t confidence interval); half-width NaN for fewer than 2 values."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        raise ValueError("mean_ci needs at least one value")
-    mean = float(arr.mean())
-    if arr.size < 2:
-        return mean, float("nan")
-    sem = float(arr.std(ddof=1)) / math.sqrt(arr.size)
-    return mean, float(stats.t.ppf(0.5 + confidence / 2, arr.size - 1) * sem)
 
 
 Ablations = Mapping[str, Mapping[str, Sequence[float]]]

@@ -1,7 +1,7 @@
 """Gaze pictures: heatmap overlays on an X-ray, true-vs-predicted panels, scanpath drawings.
 
 All functions take a grayscale uint8 (H, W) image (or RGB (H, W, 3)) and return RGB uint8 arrays,
-ready for :meth:`cogaze.report.page.ReportPage.add_image_grid` or ``PIL.Image.fromarray(...).save``.
+ready for :meth:`cogaze.html.page.ReportPage.add_image_grid` or ``PIL.Image.fromarray(...).save``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from PIL import Image, ImageDraw, ImageFont
 
-from cogaze.explain.backproject import unflatten_square
+from cogaze.data.geometry import unflatten_square
 
 # A jet-like map without jet's dark ends: blue -> cyan -> green -> yellow -> red. Every colour on it
 # has (max channel - min channel) = 1, so the colourfulness of an overlaid pixel is exactly
@@ -83,6 +83,17 @@ def _caption_strip(text: str, width: int, size: int) -> Image.Image:
     for i, line in enumerate(lines):
         draw.text((size // 2, size // 2 + i * line_h), line, fill=(20, 24, 32), font=font)
     return strip
+
+
+def captioned(image: Any, caption: str) -> np.ndarray:
+    """``image`` (uint8 RGB/grey) with ``caption`` wrapped in a white strip below it (never over the image)."""
+    base = Image.fromarray(_rgb(image))
+    size = max(14, min(28, base.width // 32))
+    strip = _caption_strip(caption, base.width, size)
+    full = Image.new("RGB", (base.width, base.height + strip.height), "white")
+    full.paste(base, (0, 0))
+    full.paste(strip, (0, base.height))
+    return np.asarray(full)
 
 
 def gaze_panel(image: Any, true_map: Any, pred_map: Any, sentence: str = "",

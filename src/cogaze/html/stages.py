@@ -2,7 +2,7 @@
 
 A stage that raises is recorded as failed with its error (and the traceback logged at debug level);
 stages that need it are skipped with the reason, never left out. Results go to a
-:class:`~cogaze.report.page.ReportPage` stage table. ``KeyboardInterrupt`` is not caught.
+:class:`~cogaze.html.page.ReportPage` stage table. ``KeyboardInterrupt`` is not caught.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cogaze.report.blocks import stage_message
+from cogaze.html.blocks import stage_message
 
 log = logging.getLogger("cogaze.stages")
 

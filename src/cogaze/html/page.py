@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cogaze import __version__
-from cogaze.report.blocks import (
+from cogaze.html.blocks import (
     Rows,
     Stage,
     format_cell,
@@ -35,8 +34,9 @@ from cogaze.report.blocks import (
     table_html,
     text_pair_html,
 )
-from cogaze.report.images import format_png_img, to_png
-from cogaze.report.style import CSS
+from cogaze.html.images import format_png_img, to_png
+from cogaze.html.style import CSS
+from cogaze.io import atomic_write_text
 
 STAGE_STATUSES = ("ok", "failed", "skipped")
 """Statuses a stage can have in the stage table."""
@@ -159,7 +159,7 @@ class ReportPage:
     def add_text_pair(self, reference: str, generated: str, labels_ref: Any = None, labels_gen: Any = None,
                       title: str | None = None) -> None:
         """A generated report beside its reference, with CE label chips (see
-        :func:`cogaze.report.blocks.normalise_labels` for the accepted label forms); generated chips that
+        :func:`cogaze.html.blocks.normalise_labels` for the accepted label forms); generated chips that
         disagree with the reference are marked, and reference positives the generation missed are listed."""
         self._add(text_pair_html(reference, generated, labels_ref, labels_gen, title))
 
@@ -220,16 +220,4 @@ class ReportPage:
 
     def write(self, path: str | Path) -> Path:
         """Write the page as UTF-8 atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = self.render()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a page is meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_text(path, self.render())

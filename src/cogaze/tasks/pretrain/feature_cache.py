@@ -34,9 +34,10 @@ import torch
 from torch import nn
 
 from cogaze.data.geometry import ImageGeometry
-from cogaze.data.images import read_image
+from cogaze.data.pixels import ModelImages
 from cogaze.data.records import ImageRecord
 from cogaze.errors import DataError
+from cogaze.io import atomic_write_text
 from cogaze.models.backbones import vision_tokens
 
 FORMAT = "cogaze-feature-cache/1"
@@ -73,11 +74,19 @@ def weights_digest(backbone: nn.Module) -> str:
     return h.hexdigest()
 
 
+def _decode_tag(images: ModelImages) -> dict[str, Any]:
+    if images.store is not None:
+        return {"store": str(images.store.folder.resolve()), "size": images.store.size, **images.store.decode}
+    return {"fast": images.fast}
+
+
 def feature_fingerprint(records: Sequence[ImageRecord], backbone: nn.Module, geometry: ImageGeometry,
-                        dtype: str) -> str:
+                        dtype: str, images: ModelImages | None = None) -> str:
     """The fingerprint a cache must carry to be reused (see the module docstring)."""
     cfg = backbone.config.to_dict() if hasattr(backbone, "config") else {}
+    images = images or ModelImages(geometry)
     settings = {"format": FORMAT, "dtype": dtype, "geometry": dataclasses.asdict(geometry),
+                "decode": _decode_tag(images),
                 "backbone": {k: v for k, v in cfg.items() if not k.startswith("_")},
                 "weights": weights_digest(backbone)}
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
@@ -165,10 +174,7 @@ def _current(folder: Path, fingerprint: str) -> dict[str, Any] | None:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 @torch.no_grad()
@@ -181,26 +187,33 @@ def build_feature_cache(
     dtype: str = "float16",
     device: str | torch.device = "cpu",
     force: bool = False,
+    images: ModelImages | None = None,
 ) -> FeatureBuildResult:
-    """Encode every record's image with the frozen ``backbone`` into ``folder`` (skipped when up to date)."""
+    """Encode every record's image with the frozen ``backbone`` into ``folder`` (skipped when up to date).
+
+    ``images``: where the images come from (files with a DCT-scaled JPEG decode by default, or a store).
+    """
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     recs = _unique_records(records)
-    fp = feature_fingerprint(recs, backbone, geometry, dtype)
+    images = images or ModelImages(geometry)
+    fp = feature_fingerprint(recs, backbone, geometry, dtype, images)
     info = None if force else _current(folder, fp)
     if info is not None:
         return FeatureBuildResult(folder, False, len(info["ids"]), tuple(info["shape"]))
     was_training = backbone.training
     backbone.eval()
     name = f"features-{fp[:16]}.npy"
-    tmp = folder / f".{name}.tmp"
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")  # unique: ranks may race
+    os.close(fd)
+    tmp = Path(tmp_name)
     arr = None
     try:
         for start in range(0, len(recs), max(1, batch_size)):
             chunk = recs[start:start + batch_size]
-            pixels = np.stack([geometry.transform_image(read_image(r.image_path)) for r in chunk])  # type: ignore[arg-type]
+            pixels = np.stack([geometry.normalise(images.u8(r.dicom_id, r.image_path)[0]) for r in chunk])
             tokens = vision_tokens(backbone, torch.from_numpy(pixels).to(device))
             out = tokens.float().cpu().numpy().astype(DTYPES[dtype])
             if arr is None:

@@ -1,0 +1,100 @@
+"""Report generation from a pretraining run: examples, training, generation with baselines, evaluation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cogaze.api.loading import load_encoder, load_report_model
+from cogaze.api.sources import open_store
+from cogaze.io import atomic_write_json
+
+
+def report_items(encoder: Any, data_dir: str | Path, split: str, store: Any = None) -> list:
+    """ReportItems of the frontal images of ``split`` of a dataset folder (pixels through the encoder's
+    geometry, from the files or a prepared image ``store``; the findings section is the target)."""
+    from cogaze.data.dataset import load_dataset
+    from cogaze.data.pixels import ModelImages
+    from cogaze.tasks.phantom_sets import frontal_split
+    from cogaze.tasks.report_generation import ReportItem
+
+    records = frontal_split(load_dataset(data_dir).records, split)
+    images = ModelImages(encoder.geometry, store)
+    return [ReportItem(r.dicom_id, r.subject_id, r.findings.strip(), r.view, r.indication.strip(),
+                       r.history.strip(), pixel_values=images.pixels(r.dicom_id, r.image_path))
+            for r in records if r.image_path is not None or store is not None]
+
+
+def train_report(checkpoint: str | Path, data_dir: str | Path, config_path: str | Path, run_dir: str | Path,
+                 overrides: Sequence[str] = (), store: str | Path | None = None) -> dict[str, Any]:
+    """Train a report generator on the train split (best epoch on val) into ``run_dir``; returns the summary
+    written to ``run_dir/train_summary.json`` (with ``history``)."""
+    from cogaze.config import load_config
+    from cogaze.errors import Problems
+    from cogaze.tasks.report_generation import ReportGenConfig, train_report_generator
+
+    config = load_config(ReportGenConfig, config_path, list(overrides))
+    encoder = load_encoder(checkpoint)
+    images = open_store(store, data_dir)
+    train = report_items(encoder, data_dir, "train", images)
+    val = report_items(encoder, data_dir, "val", images)
+    tokenizer = encoder.tokenizer if config.variant == "decoder" else None
+    result = train_report_generator(config, encoder, train, val, run_dir, tokenizer=tokenizer,
+                                    problems=Problems("skip"))
+    summary = {"checkpoint": str(Path(checkpoint).resolve()), "data": str(Path(data_dir).resolve()),
+               "n_train": len(train), "n_val": len(val), "n_skipped_empty": result.n_skipped_empty,
+               "best_score": result.best_score, "history": result.history}
+    atomic_write_json(Path(run_dir) / "train_summary.json", summary)
+    return summary
+
+
+def generate(report_run: str | Path, checkpoint: str | Path, data_dir: str | Path, split: str = "test",
+             out: str | Path = "reports.csv", num_beams: int | None = None, baselines: bool = False,
+             store: str | Path | None = None) -> dict[str, Any]:
+    """Generate a report per frontal image of ``split`` into ``out`` (dicom_id, reference_report,
+    generated_report); with ``baselines`` also the most-common and nearest-neighbour CSVs beside it.
+    Returns the summary written to ``<out stem>.json``."""
+    from cogaze.tasks.report_generation import generate_reports, precompute_features
+    from cogaze.tasks.report_generation.baselines import most_common_report, nearest_neighbour_reports
+    from cogaze.tasks.report_generation.output import write_reports_csv
+
+    encoder = load_encoder(checkpoint)
+    images = open_store(store, data_dir)
+    train = report_items(encoder, data_dir, "train", images)
+    items = report_items(encoder, data_dir, split, images)
+    generator = load_report_model(report_run, encoder, train)
+    hyps = generate_reports(generator, encoder, items, out, num_beams=num_beams)
+    files = {"model": str(out)}
+    ids = [it.dicom_id for it in items]
+    refs = [generator.reference(it.target) for it in items]
+    if baselines:
+        stem = Path(out).with_suffix("")
+        common = most_common_report(generator.train_targets)
+        files["most_common"] = str(write_reports_csv(f"{stem}_most_common.csv", ids, refs, [common] * len(items)))
+        bank = precompute_features(encoder, items)
+        nn = nearest_neighbour_reports(bank.pooled, [it.subject_id for it in items], generator.train_bank.pooled,
+                                       generator.train_subjects, generator.train_targets)
+        files["nearest_neighbour"] = str(write_reports_csv(f"{stem}_nearest_neighbour.csv", ids, refs, nn))
+    empty = sum(not h.strip() for h in hyps)
+    summary = {"report_run": str(Path(report_run).resolve()), "checkpoint": str(Path(checkpoint).resolve()),
+               "split": split, "n_reports": len(hyps), "n_empty_generated": empty, "num_beams": num_beams,
+               "files": files}
+    summary["summary_file"] = str(atomic_write_json(Path(out).with_suffix(".json"), summary))
+    return summary
+
+
+def evaluate_reports(csv_file: str | Path, protocol: str = "reference", labeler: str = "rule",
+                     chexbert: str | None = None, chexbert_tokenizer: str | None = None,
+                     policy: str = "uncertain_positive", n_boot: int = 1000, seed: int = 0,
+                     skip_missing: bool = False, keep_empty: bool = False, id_column: str = "dicom_id",
+                     reference_column: str = "reference_report",
+                     generated_column: str = "generated_report") -> dict[str, Any]:
+    """Score a reports CSV: NLG metrics (pycocoevalcap), clinical efficacy, bootstrap 95 % CIs."""
+    from cogaze.metrics.report_eval import evaluate_pairs, make_labeler
+    from cogaze.metrics.reports_csv import read_reports_csv
+
+    pairs = read_reports_csv(csv_file, id_column=id_column, reference_column=reference_column,
+                             generated_column=generated_column, empty_generated="keep" if keep_empty else "error")
+    return evaluate_pairs(pairs, protocol, make_labeler(labeler, chexbert, chexbert_tokenizer), policy, n_boot,
+                          seed, skip_missing)

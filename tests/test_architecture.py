@@ -1,0 +1,41 @@
+"""The house rules, checked: layers point one way (import-linter), small modules, thin commands."""
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "cogaze"
+
+
+def test_layers_point_one_way():
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.fail("lint-imports not installed: `pip install -e .[dev]` (scripts/install.sh) installs import-linter")
+    env = {"PYTHONPATH": str(SRC.parent), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    proc = subprocess.run([exe], cwd=SRC.parents[1], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "0 broken" in proc.stdout
+
+
+def test_no_module_over_400_lines():
+    big = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not big, big
+
+
+def test_commands_define_no_class():
+    for path in [*SRC.joinpath("commands").glob("*.py"), SRC / "cli.py"]:
+        classes = [n.name for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)]
+        assert not classes, (path.name, classes)
+
+
+def test_public_api_at_the_root():
+    import cogaze
+    import cogaze.api
+
+    assert cogaze.load_encoder is cogaze.api.load_encoder and "DataSource" in cogaze.api.__all__
+    with pytest.raises(AttributeError):
+        cogaze.not_a_name  # noqa: B018
