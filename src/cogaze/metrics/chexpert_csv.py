@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import numpy as np
 
 from cogaze.data.records import BLANK, CHEXPERT_CLASSES, NEGATIVE, POSITIVE, UNCERTAIN
 from cogaze.errors import DataError
+from cogaze.io import atomic_write_text
 
 _TO_TEXT = {BLANK: "", POSITIVE: "1.0", NEGATIVE: "0.0", UNCERTAIN: "-1.0"}
 _FROM_TEXT = {"": BLANK, "1": POSITIVE, "1.0": POSITIVE, "0": NEGATIVE, "0.0": NEGATIVE, "-1": UNCERTAIN,
@@ -77,21 +76,7 @@ def write_labels_csv(path: str | Path, texts: Sequence[str], raw: np.ndarray) ->
     w.writerow(["Reports", *CHEXPERT_CLASSES])
     for text, row in zip(texts, np.asarray(raw)):
         w.writerow([text, *(chexpert_text(v) for v in row)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, buf.getvalue())
     return path
 
 
