@@ -190,9 +190,6 @@ def section_presence(sections: Sections) -> tuple[dict[str, float], list[CorpusM
     y_pred = np.array([[int(h in p.sections) for h in labels] for p in sections.hypotheses], dtype=np.int64)
     if not labels:
         return {"section_P": 0.0, "section_R": 0.0, "section_F1": 0.0}, []
-    report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)["samples avg"]
-    values = {"section_P": float(report["precision"]), "section_R": float(report["recall"]),
-              "section_F1": float(report["f1-score"])}
     tp = (y_true & y_pred).sum(1)
     fp = ((1 - y_true) & y_pred).sum(1)
     fn = (y_true & (1 - y_pred)).sum(1)
@@ -200,6 +197,11 @@ def section_presence(sections: Sections) -> tuple[dict[str, float], list[CorpusM
            "section_R": np.divide(tp, tp + fn, out=np.zeros(len(tp)), where=tp + fn > 0),
            "section_F1": np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(len(tp)), where=2 * tp + fp + fn > 0)}
     metrics = [CorpusMetric(k, np.stack([v, np.ones(len(v))], 1), lambda s: s[:, 0] / s[:, 1]) for k, v in per.items()]
+    if len(labels) < 2:  # scikit-learn reads one column as a binary target (no sample average): same formula
+        return {k: float(v.mean()) for k, v in per.items()}, metrics
+    report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)["samples avg"]
+    values = {"section_P": float(report["precision"]), "section_R": float(report["recall"]),
+              "section_F1": float(report["f1-score"])}
     return values, metrics
 
 
