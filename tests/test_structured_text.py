@@ -105,3 +105,21 @@ def test_phantom_structured_findings_group_sentences_by_class() -> None:
         "Pleura:\n- Moderate left pleural effusion.\n\nCardiovascular:\n- Normal cardiomediastinal silhouette.\n\n"
         "Tubes, Catheters, and Support Devices:\n- Endotracheal tube terminates 4 cm above the carina.")
     assert structured_findings(Report([], [], tuple(np.zeros(14, dtype=int)))) == ""
+
+
+def test_structured_panel_lists_sections_side_by_side() -> None:
+    from cogaze.report.page import ReportPage
+    from cogaze.report.structured import structured_pair_html
+
+    ref = "Lungs and Airways:\n- The lungs are clear.\n\nCardiovascular:\n- Normal heart size."
+    gen = "Cardiovascular:\n- Mild <cardiomegaly>.\n\nLungs and Airways:\n- Clear lungs.\n\nPleura:\n- Small effusion."
+    html = structured_pair_html(ref, gen, title="mimic-1")
+    # canonical header order, one row each; Pleura (generated only) is marked
+    assert html.index("Lungs and Airways") < html.index(">Pleura<") < html.index("Cardiovascular")
+    assert html.count("<tr class=\"one-side\">") == 1 and html.count("(section absent)") == 1
+    assert "Mild &lt;cardiomegaly&gt;." in html and "2 of 3 sections in both reports." in html
+    page = ReportPage("t")
+    page.add_structured_pair(ref, gen)
+    from tests.html_check import check_page
+
+    check_page(page.render())

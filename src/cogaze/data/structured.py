@@ -74,9 +74,11 @@ class ParsedReport:
         return [b[2:] if b[:2] == BULLET else b for b in self.sections.get(header, [])]
 
 
-def parse_structured(text: str, lower: bool = False) -> ParsedReport:
-    """Sections of ``text`` by the StructEval rules (module docstring); ``lower`` lower-cases text and headers."""
-    text = restore_newlines(text)
+def parse_structured(text: str, lower: bool = False, restore: bool = True) -> ParsedReport:
+    """Sections of ``text`` by the StructEval rules (module docstring); ``lower`` lower-cases text and headers;
+    ``restore=False`` skips :func:`restore_newlines` (StructEval itself does not restore)."""
+    if restore:
+        text = restore_newlines(text)
     headers: Sequence[str] = SRRG_HEADERS
     if lower:
         text = text.lower()
