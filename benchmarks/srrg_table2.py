@@ -16,7 +16,15 @@ import numpy as np
 from cogaze.data.structured import flatten_structured
 from cogaze.metrics.nlg import compute_nlg
 from cogaze.metrics.reports_csv import read_reports_csv
-from cogaze.metrics.structured import RougeL, Sections, SectionRow, bleu4, nlg_row_scores, section_presence, section_rows
+from cogaze.metrics.structured import (
+    RougeL,
+    SectionRow,
+    Sections,
+    bleu4,
+    nlg_row_scores,
+    section_presence,
+    section_rows,
+)
 
 DEFAULT_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "srrg_cogaze_distilgpt2_generated.csv"
 PAPER = {"BLEU": 2.80, "ROUGE_L": 20.23, "P": 75.82, "R": 85.61, "F1": 78.32}
