@@ -26,7 +26,7 @@ def test_demo_quick(tmp_path):
     assert set(results["linear_probe"]) == {"pretrained", "random_init", "frozen backbone + random CoGaze layers"}
     for system in ("CoGaze decoder", "most common report", "nearest neighbour"):
         assert 0.0 <= results["report_generation"][system]["BLEU_4"] <= 1.0
-    for system in ("CoGaze decoder (structured)", "most common structured report"):
+    for system in ("CoGaze decoder (structured)", "most common structured report", "nearest neighbour"):
         assert 0.0 <= results["structured_reports"][system]["BLEU"] <= 1.0
     assert {"CoGaze", "centre bias", "uniform"} <= set(results["gaze"])
     assert set(results["ablations"]) == {"CoGaze (full)", "without gaze", "without context", "single positive",

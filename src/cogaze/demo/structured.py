@@ -19,6 +19,8 @@ def structured_reports(s: DemoState) -> None:
         ReportGenConfig,
         generate_reports,
         most_common_report,
+        nearest_neighbour_reports,
+        precompute_features,
         train_report_generator,
     )
     from cogaze.tasks.report_generation.structured import srrg_annotation_path, srrg_report_items
@@ -36,14 +38,19 @@ def structured_reports(s: DemoState) -> None:
     hyps = generate_reports(result.generator, s.encoder, test, run / "generated.csv")
     refs = [it.target for it in test]
     common = most_common_report([it.target for it in train])
+    gen_ = result.generator
+    nn = nearest_neighbour_reports(precompute_features(s.encoder, test).pooled, [it.subject_id for it in test],
+                                   gen_.train_bank.pooled, gen_.train_subjects, gen_.train_targets)
     table: dict[str, dict[str, Any]] = {}
-    for name, gen in (("CoGaze decoder (structured)", hyps), ("most common structured report", [common] * len(refs))):
+    for name, gen in (("CoGaze decoder (structured)", hyps), ("most common structured report", [common] * len(refs)),
+                      ("nearest neighbour", nn)):
         scores = structured_scores(refs, gen).scores
         table[name] = {k: scores[k] for k in SHOWN}
     s.results["structured_reports"] = table
     s.page.add_section("Structured reports", "The report decoder fine-tuned from the free-text run on the "
                        "phantom's SRRG-format annotation (findings grouped under the fixed section headers, "
-                       "one image per study, history as context), against the most common training report. "
+                       "one image per study, history as context), against the most common training report and the "
+                       "report of the most similar training image (nearest neighbour). "
                        "BLEU and ROUGE-L follow the StructEval protocol (per section, a section on one side only "
                        "scores 0); section F1 = which headers appear; section CE F1 = finding labels per section.")
     s.page.add_table([{"system": k, **v} for k, v in table.items()], caption="Phantom test split, one image per study.")
