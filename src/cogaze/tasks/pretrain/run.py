@@ -194,8 +194,18 @@ def _truncate_metrics(path: Path, state: dict[str, Any]) -> None:
 
 
 def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:
+    """Train with the configured float32 matmul precision, restoring the caller's setting afterwards (a
+    process-wide switch: left at "medium" it changed every later CPU matmul of the process)."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(config.trainer.matmul_precision)
+    try:
+        return _fit(config, train, val, run_dir, resume_state)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def _fit(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:
     t = config.trainer
-    torch.set_float32_matmul_precision(t.matmul_precision)
     tokenizer = load_tokenizer(config.model.tokenizer)
     L.seed_everything(t.seed, workers=True, verbose=False)
     module = PretrainModule(config, run_dir / "metrics.jsonl", resume_state, _epoch_end(run_dir),
