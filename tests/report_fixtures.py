@@ -67,7 +67,9 @@ class ToyEncoder(nn.Module):
         self.proj = nn.Parameter(torch.randn(3 * q * q, embed_dim, generator=gen) / 4, requires_grad=False)
         self.head = nn.Parameter(torch.randn(embed_dim, 14, generator=gen), requires_grad=False)
 
-    def encode_images(self, pixel_values: Tensor, views: Sequence[str], indications=None, histories=None):
+    def encode_images(self, pixel_values: Tensor, views: Sequence[str], indications=None, histories=None,
+                      context_format: str = "mimic"):
+        self.context_formats = getattr(self, "context_formats", []) + [context_format]
         b, c, s, _ = pixel_values.shape
         q = s // 2
         quads = pixel_values.reshape(b, c, 2, q, 2, q).permute(0, 2, 4, 1, 3, 5).reshape(b, 4, c * q * q)

@@ -39,3 +39,23 @@ def test_public_api_at_the_root():
     assert cogaze.load_encoder is cogaze.api.load_encoder and "DataSource" in cogaze.api.__all__
     with pytest.raises(AttributeError):
         cogaze.not_a_name  # noqa: B018
+
+
+def test_wheel_ships_configs_and_prompts(tmp_path):
+    """A non-editable install finds its configs and prompts as package data, from any folder."""
+    import zipfile
+
+    repo = SRC.parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(repo),
+                           "-w", str(tmp_path / "whl")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = (tmp_path / "whl").glob("cogaze-*.whl")
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    code = ("from cogaze.resources import config_path; from cogaze.tasks.zeroshot import load_prompts; "
+            "print(config_path('pretrain/phantom-tiny.yaml')); print(len(load_prompts('paper')))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    path, n = run.stdout.split()
+    assert path.startswith(str(target)) and int(n) > 0

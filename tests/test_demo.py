@@ -13,7 +13,7 @@ def test_demo_quick(tmp_path):
     assert main(["demo", "--quick", "--out", str(out), "--strict"]) == 0
     timings = json.loads((out / "timings.json").read_text())
     stages = timings["stages"]
-    assert len(stages) == 11 and all(v["status"] == "ok" for v in stages.values()), stages
+    assert len(stages) == 12 and all(v["status"] == "ok" for v in stages.values()), stages
     results = json.loads((out / "results.json").read_text())
     assert results["pretrain"]["summary"]["epochs"] == 2
     backbone = results["backbone"]
@@ -26,13 +26,15 @@ def test_demo_quick(tmp_path):
     assert set(results["linear_probe"]) == {"pretrained", "random_init", "frozen backbone + random CoGaze layers"}
     for system in ("CoGaze decoder", "most common report", "nearest neighbour"):
         assert 0.0 <= results["report_generation"][system]["BLEU_4"] <= 1.0
+    for system in ("CoGaze decoder (structured)", "most common structured report", "nearest neighbour"):
+        assert 0.0 <= results["structured_reports"][system]["BLEU"] <= 1.0
     assert {"CoGaze", "centre bias", "uniform"} <= set(results["gaze"])
     assert set(results["ablations"]) == {"CoGaze (full)", "without gaze", "without context", "single positive",
                                          "gaze as binary mask"}
     html = (out / "report.html").read_text(encoding="utf-8")
     check_page(html)
     for section in ("Phantom dataset", "Vision backbone", "Pretraining", "Zero-shot classification", "Image-to-report retrieval",
-                    "Linear probe", "Segmentation", "Report generation", "Where the radiologist looks",
+                    "Linear probe", "Segmentation", "Report generation", "Structured reports", "Where the radiologist looks",
                     "Ablations"):
         assert section in html
     assert "http://" not in html and "https://" not in html

@@ -157,6 +157,41 @@ def test_train_report_and_generate(setup):
     assert json.loads((root / "gen" / "reports.json").read_text())["n_reports"] == len(test_ids)
 
 
+def test_train_report_and_generate_structured(setup, tmp_path, capsys):
+    from cogaze.data.srrg import read_srrg_json
+    from cogaze.data.structured import parse_structured
+
+    root, data, run = setup
+    free, structured = tmp_path / "free", tmp_path / "structured"
+    fast = ["train.epochs=1", "decoder.num_beams=1", "decoder.max_new_tokens=8"]
+    assert main(["train-report", "--checkpoint", str(run), "--data", str(data), "--config",
+                 "configs/report/phantom-tiny.yaml", "--run-dir", str(free), *fast]) == 0
+    # a free-text config with --task structured is refused before any work
+    assert main(["train-report", "--task", "structured", "--checkpoint", str(run), "--data", str(data), "--config",
+                 "configs/report/phantom-tiny.yaml", "--run-dir", str(tmp_path / "x")]) == 1
+    assert "task: findings" in capsys.readouterr().err
+    assert main(["train-report", "--task", "structured", "--checkpoint", str(run), "--data", str(data),
+                 "--config", "configs/report/phantom-tiny-structured.yaml", "--init-from", str(free),
+                 "--run-dir", str(structured), *fast]) == 0
+    summary = json.loads((structured / "train_summary.json").read_text())
+    srrg = read_srrg_json(data / "srrg" / "srrg_findings.json")
+    assert summary["task"] == "structured" and summary["n_train"] == len(srrg["train"])
+    assert summary["init_from"] == str(free)
+    out = tmp_path / "gen" / "structured.csv"
+    assert main(["generate", "--task", "structured", "--report-run", str(structured), "--checkpoint", str(run),
+                 "--data", str(data), "--out", str(out), "--baselines"]) == 0
+    assert "--structured" in capsys.readouterr().out
+    pairs = read_reports_csv(out, empty_generated="keep")
+    assert pairs.ids == [it.id for it in srrg["test"]] and pairs.references == [it.findings for it in srrg["test"]]
+    assert all(not parse_structured(r).problems for r in pairs.references)
+    common = read_reports_csv(tmp_path / "gen" / "structured_most_common.csv")
+    assert len(set(common.hypotheses)) == 1 and parse_structured(common.hypotheses[0]).sections
+    assert main(["evaluate", "reports", "--structured", str(tmp_path / "gen" / "structured_most_common.csv"),
+                 "--bootstrap", "0", "--no-radgraph"]) == 0
+    assert main(["generate", "--report-run", str(structured), "--checkpoint", str(run), "--data", str(data),
+                 "--out", str(tmp_path / "y.csv")]) == 1  # a structured run needs --task structured
+
+
 def test_bad_input(setup, tmp_path, capsys):
     root, data, run = setup
     rep = root / "rep_kind"

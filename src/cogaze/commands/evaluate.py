@@ -83,8 +83,22 @@ def evaluate() -> None:
                    "radcliq, ratescore (needs cogaze[radmetrics] and local weights, see docs/evaluation.md).")
 @click.option("--weights", "weights_dir", type=click.Path(file_okay=False), default=None,
               help="Local folder with the model weights of the model metrics (else the Hugging Face cache).")
+@click.option("--structured", is_flag=True, help="Structured reports (SRRG-Findings): StructEval BLEU, ROUGE-L, "
+              "section presence, section-level CE, F1-RadGraph and F1-SRR where available.")
+@click.option("--aligned", is_flag=True, help="Structured: score bullet i against bullet i (StructEval aligned=True) "
+              "instead of whole sections (default; what the paper's Table 2 used).")
+@click.option("--lowercase", is_flag=True, help="Structured: lower-case both texts before parsing and scoring.")
+@click.option("--no-radgraph", is_flag=True, help="Structured: do not try F1-RadGraph.")
+@click.option("--radgraph-dir", type=click.Path(file_okay=False), default=None,
+              help="Structured: folder holding radgraph-xl/ (config.json, weights.th) [default: radgraph's cache].")
+@click.option("--srr-bert", type=click.Path(file_okay=False), default=None,
+              help="Structured: local SRR-BERT checkpoint folder for F1-SRR.")
+@click.option("--srr-bert-tokenizer", type=click.Path(file_okay=False), default=None,
+              help="Structured: tokenizer folder of SRR-BERT [default: the --srr-bert folder].")
 @_common
-def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weights_dir: str | None, **kw) -> None:
+def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weights_dir: str | None, structured: bool,
+            aligned: bool, lowercase: bool, no_radgraph: bool, radgraph_dir: str | None, srr_bert: str | None,
+            srr_bert_tokenizer: str | None, **kw) -> None:
     """Score CSV_FILE (columns dicom_id, reference_report, generated_report)."""
     from pathlib import Path
 
@@ -98,6 +112,12 @@ def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weig
                          Path(kw["chexbert"]) if kw["chexbert"] else None,
                          Path(kw["chexbert_tokenizer"]) if kw["chexbert_tokenizer"] else None)
     pairs = _read(csv_file, kw)
+    if structured:
+        _structured(pairs, json_out, n_boot, aligned, lowercase, not no_radgraph, srr_bert, srr_bert_tokenizer,
+                    radgraph_dir, kw)
+        return
+    if aligned or lowercase or srr_bert or no_radgraph or radgraph_dir:
+        raise click.UsageError("--aligned, --lowercase, --no-radgraph, --radgraph-dir and --srr-bert need --structured")
     res = evaluate_pairs(pairs, kw["protocol"], _labeler(kw), kw["policy"], n_boot, kw["seed"], kw["skip_missing"],
                          meteor_max_words=kw["meteor_max_words"], meteor_long_text=kw["meteor_long_text"],
                          radmetrics=radmetrics, weights=weights)
@@ -123,6 +143,32 @@ def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weig
     if not_run and not kw["skip_missing"]:
         raise CogazeError(f"{len(not_run)} requested metric(s) could not be computed: {', '.join(not_run)} "
                           "(reasons above; the other metrics are reported; --skip-missing accepts this)")
+
+
+def _structured(pairs, json_out, n_boot, aligned, lower, radgraph, srr_bert, srr_tokenizer, radgraph_dir,
+                kw) -> None:
+    from cogaze.metrics.report_eval import evaluate_structured_pairs, write_json
+
+    res = evaluate_structured_pairs(pairs, _labeler(kw), kw["policy"], aligned, lower, n_boot, kw["seed"],
+                                    radgraph, srr_bert, srr_tokenizer, radgraph_dir)
+    click.echo(f"{res['n_pairs']} structured report pairs, {res['n_section_rows']} section rows "
+               f"({res['n_matched_rows']} present on both sides)  protocol=StructEval findings "
+               f"aligned={aligned} lower_case={lower}  labeler={res['labeler']}")
+    click.echo(f"{'metric':22s} {'value':>8s}   95% CI")
+    for key, value in res.items():
+        if isinstance(value, float):
+            ci = res.get(f"{key}_CI")
+            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+            click.echo(f"{key:22s} {value:8.4f}   {ci_text}")
+    dropped = res["n_generated_lines_discarded"], res["n_reference_lines_discarded"]
+    if any(dropped):
+        click.echo(f"lines outside the header/bullet structure (discarded, as StructEval does): "
+                   f"{dropped[0]} generated, {dropped[1]} reference")
+    for name, why in res["unavailable"].items():  # type: ignore[union-attr]
+        click.echo(f"{name:22s} unavailable: {why}")
+    if json_out:
+        write_json(res, json_out)
+        click.echo(f"wrote {json_out}")
 
 
 @evaluate.command("compare")

@@ -36,6 +36,8 @@ class DemoConfig:
     seg_finding: str = help_field("Pleural Effusion", "Finding whose phantom masks the segmentation task learns.")
     report_epochs: int = help_field(0, "Report-decoder epochs (0 = configs/report/phantom-tiny.yaml's, 32).")
     report_beams: int = help_field(3, "Beam width of report generation in the demo.")
+    structured_epochs: int = help_field(
+        0, "Structured-report fine-tuning epochs (0 = configs/report/phantom-tiny-structured.yaml's).")
     retrieval_per_class: int = help_field(10, "Images per class in the retrieval sample.")
     ablation_epochs: int = help_field(2, "Pretraining epochs of each ablation variant (the full model included).")
     ablation_seeds: int = help_field(1, "Seeds per ablation variant (0 = no ablations).")
@@ -52,5 +54,5 @@ def preset(quick: bool) -> DemoConfig:
         return DemoConfig()
     return DemoConfig(n_patients=40, phantom_image_size=64, model_image_size=64, backbone_patients=24,
                       backbone_epochs=1, pretrain_epochs=2, batch_size=16,
-                      vocab_size=600, probe_epochs=5, seg_epochs=2, report_epochs=2, report_beams=1,
+                      vocab_size=600, probe_epochs=5, seg_epochs=2, report_epochs=2, report_beams=1, structured_epochs=1,
                       retrieval_per_class=5, ablation_epochs=1, ablation_seeds=1)

@@ -20,7 +20,7 @@ log = logging.getLogger("cogaze.demo")
 
 
 def _stages() -> list[tuple[str, Callable[[DemoState], Any], tuple[str, ...]]]:
-    from cogaze.demo import ablations, gaze, reports, segmentation, stages
+    from cogaze.demo import ablations, gaze, reports, segmentation, stages, structured
 
     return [
         ("phantom dataset", stages.make_phantom, ()),
@@ -32,6 +32,7 @@ def _stages() -> list[tuple[str, Callable[[DemoState], Any], tuple[str, ...]]]:
         ("linear probe", stages.linear_probe, ("pretraining",)),
         ("segmentation", segmentation.segmentation, ("pretraining",)),
         ("report generation", reports.report_generation, ("pretraining",)),
+        ("structured reports", structured.structured_reports, ("report generation",)),
         ("gaze prediction", gaze.gaze_stage, ("pretraining",)),
         ("ablations", ablations.ablations, ("pretraining",)),
     ]

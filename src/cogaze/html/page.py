@@ -163,6 +163,13 @@ class ReportPage:
         disagree with the reference are marked, and reference positives the generation missed are listed."""
         self._add(text_pair_html(reference, generated, labels_ref, labels_gen, title))
 
+    def add_structured_pair(self, reference: str, generated: str, title: str | None = None) -> None:
+        """A structured report beside its reference, section by section (see
+        :func:`cogaze.html.structured.structured_pair_html`)."""
+        from cogaze.html.structured import structured_pair_html
+
+        self._add(structured_pair_html(reference, generated, title))
+
     def add_stage_table(self) -> None:
         """Place the stage table here (before any stage has run); later stages fill it in."""
         if self._stage_block is None:

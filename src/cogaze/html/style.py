@@ -87,6 +87,10 @@ figure.image-grid.beside > figcaption { flex: 1; font-size: 1.02rem; margin: 0; 
 .chip.mismatch { border-style: dashed; border-color: var(--fg); }
 .chip .mark { font-weight: 700; margin-left: 4px; }
 .empty { color: var(--muted); font-style: italic; }
+table.structured { width: 100%; table-layout: fixed; }
+table.structured th[scope=row] { width: 13em; white-space: normal; }
+table.structured ul { margin: 0; padding-left: 1.1em; }
+table.structured tr.one-side th, table.structured tr.one-side td { background: var(--warn-bg) !important; }
 footer { margin-top: 48px; color: var(--muted); font-size: 0.82rem; border-top: 1px solid var(--line);
   padding-top: 10px; }
 @media (max-width: 760px) { .pair { grid-template-columns: 1fr; } main { padding: 18px 14px 40px; } }

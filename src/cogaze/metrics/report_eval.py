@@ -100,6 +100,50 @@ def evaluate_pairs(pairs: ReportPairs, protocol: str = "reference", labeler=None
     return out
 
 
+def evaluate_structured_pairs(pairs: ReportPairs, labeler=None, policy: str = "uncertain_positive",
+                              aligned: bool = False, lower: bool = False, n_boot: int = 1000, seed: int = 0,
+                              radgraph: bool = True, srr_bert: str | Path | None = None,
+                              srr_tokenizer: str | Path | None = None,
+                              radgraph_dir: str | Path | None = None) -> dict[str, object]:
+    """Structured-report scores (StructEval protocol, :mod:`cogaze.metrics.structured`) as a JSON-able dict.
+
+    RadGraph (RadGraph-XL, as StructEval) runs when the ``radgraph`` package and its model files are
+    found locally (``radgraph_dir`` or the package cache; ``radgraph=False`` skips it); F1-SRR runs with a local SRR-BERT folder (``srr_bert``). What cannot run is listed under
+    ``unavailable`` with the reason; the other scores are unaffected.
+    """
+    from cogaze.metrics.structured import radgraph_scorer, structured_scores
+
+    labeler = labeler or make_labeler("rule")
+    unavailable: dict[str, str] = {}
+    scorer = None
+    if radgraph:
+        scorer, why = radgraph_scorer(folder=radgraph_dir)
+        if why:
+            unavailable["RadGraph"] = why
+    else:
+        unavailable["RadGraph"] = "skipped (--no-radgraph)"
+    srr = None
+    if srr_bert is None:
+        unavailable["SRR"] = ("no SRR-BERT weights given: pass --srr-bert DIR (a local copy of the SRRG authors' "
+                              "SRR-BERT-Leaves checkpoint) to compute F1-SRR")
+    else:
+        from cogaze.metrics.srr import SRRClassifier
+
+        srr = SRRClassifier(srr_bert, srr_tokenizer)
+    res = structured_scores(pairs.references, pairs.hypotheses, aligned=aligned, lower=lower, labeler=labeler,
+                            policy=policy, radgraph=scorer, srr=srr, unavailable=unavailable)
+    cis = bootstrap_ci(res.metrics, n_boot=n_boot, seed=seed) if n_boot > 0 else {}
+    out: dict[str, object] = {"file": pairs.path, **res.counts, "n_skipped": pairs.problems.n_skipped,
+                              "protocol": {"name": "StructEval findings", "aligned": aligned, "lower_case": lower},
+                              "labeler": getattr(labeler, "name", str(labeler)), "CE_policy": policy,
+                              "bootstrap": {"n": n_boot, "seed": seed, "level": 0.95}}
+    out.update(res.scores)
+    out.update({f"{k}_CI": list(v) for k, v in cis.items()})
+    out["per_section"] = res.per_section
+    out["unavailable"] = res.unavailable
+    return out
+
+
 def align(a: ReportPairs, b: ReportPairs) -> ReportPairs:
     """``b`` reordered to ``a``'s ids; both must cover the same reports with the same references."""
     if set(a.ids) != set(b.ids):

@@ -38,8 +38,12 @@ class VisionLanguageEncoder(Protocol):
         views: Sequence[str],
         indications: Sequence[str] | None = None,
         histories: Sequence[str] | None = None,
+        context_format: str = "mimic",
     ) -> ImageFeatures:
-        """Encode preprocessed images (B, 3, S, S) with their views and optional clinical context."""
+        """Encode preprocessed images (B, 3, S, S) with their views and optional clinical context.
+
+        ``context_format`` (keyword; implementations that have no context may omit it): ``"mimic"``
+        (indication + history with role tags) or ``"srrg"`` (history only; structured reports)."""
         ...
 
     def encode_texts(self, texts: Sequence[str], kind: str = "report") -> Tensor:

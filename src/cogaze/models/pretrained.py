@@ -84,12 +84,12 @@ class PretrainedCoGaze:
     @torch.no_grad()
     def encode_images(self, pixel_values: torch.Tensor, views: Sequence[str],
                       indications: Sequence[str] | None = None,
-                      histories: Sequence[str] | None = None) -> ImageFeatures:
+                      histories: Sequence[str] | None = None, context_format: str = "mimic") -> ImageFeatures:
         n = len(pixel_values)
         x_all = self._patch_tokens(pixel_values, views)
         inds = list(indications) if indications is not None else [""] * n
         hists = list(histories) if histories is not None else [""] * n
-        ctx = [context_string(i, h) for i, h in zip(inds, hists)]
+        ctx = [context_string(i, h, context_format) for i, h in zip(inds, hists)]
         ids, mask = self._tok([c for c, _ in ctx])
         has_ctx = torch.tensor([h for _, h in ctx], dtype=torch.bool) & self.model.config.use_context
         ctx_feats = self.model.encode_text(ids, mask)

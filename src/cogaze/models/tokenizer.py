@@ -40,9 +40,22 @@ def load_tokenizer(path: str | Path):  # noqa: ANN201
     return extend_tokenizer(tok)
 
 
-def context_string(indication: str, history: str) -> tuple[str, bool]:
-    """The context template of spec 1.2 and whether the sample has context (else ``"[PAD]"``)."""
+CONTEXT_FORMATS: tuple[str, ...] = ("mimic", "srrg")
+"""``mimic``: indication and history with their role tags (MIMIC-CXR tasks); ``srrg``: history only
+(structured report generation, whose annotations carry no indication)."""
+
+
+def context_string(indication: str, history: str, fmt: str = "mimic") -> tuple[str, bool]:
+    """The context text and whether the sample has context (else ``"[PAD]"``).
+
+    ``fmt="mimic"``: ``[CLS] [INDICATION] ind [SEP] [HISTORY] hist`` (spec 1.2); ``fmt="srrg"``:
+    ``[CLS] hist`` without role tags, the indication ignored (the SRRG loader of the reference code).
+    """
     ind, hist = (indication or "").strip(), (history or "").strip()
+    if fmt == "srrg":
+        return (f"[CLS] {hist}", True) if hist else (PAD, False)
+    if fmt != "mimic":
+        raise ValueError(f"context format must be one of {', '.join(CONTEXT_FORMATS)}, got {fmt!r}")
     if not ind and not hist:
         return PAD, False
     return f"[CLS] [INDICATION] {ind} [SEP] [HISTORY] {hist}", True

@@ -1,4 +1,4 @@
-"""Data files shipped with cogaze (prompt lists, ...) and the location of the repo's ``configs/``."""
+"""Data files shipped with cogaze (prompt lists, ...) and the shipped configs."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 
 from cogaze.errors import ConfigError
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
-"""The shipped configs of a source checkout (``pip install -e .``): ``<repo>/configs``."""
+CONFIGS = Path(__file__).resolve().parent / "configs"
+"""The shipped configs, package data of cogaze (``<repo>/configs`` links here in a source checkout)."""
 
 
 def config_path(name: str) -> Path:
     """Path of a shipped config, e.g. ``config_path("pretrain/phantom-tiny.yaml")``."""
     path = CONFIGS / name
     if not path.is_file():
-        raise ConfigError(f"shipped config {name} not found under {CONFIGS}: run cogaze from a source checkout "
-                          "(pip install -e .) or pass the config file explicitly")
+        known = sorted(str(q.relative_to(CONFIGS)) for q in CONFIGS.rglob("*.yaml"))
+        raise ConfigError(f"shipped config {name} not found; shipped: {', '.join(known)}")
     return path

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from cogaze import __version__
 from cogaze.config import help_field
 from cogaze.data.phantom import anatomy, context, findings, reading, reports, writer
+from cogaze.data.phantom.structured import structured_findings
 from cogaze.data.records import CHEXPERT_CLASSES, binarize_labels
 from cogaze.errors import ConfigError
 from cogaze.logs import show_progress
@@ -113,6 +114,7 @@ def _patient(index: int, subject_id: str, study_ids: list[str], split: str, opt:
     rows: dict[str, list] = {k: [] for k in ("meta", "split", "chexpert", "boxes", "master", "egd_fix", "reflacx",
                                              "sentences")}
     rows["context"] = []
+    rows["srrg"] = []
     n_studies = len(study_ids)
     year = int(rng.integers(2110, 2190))
     for si, study_id in enumerate(study_ids):
@@ -127,6 +129,7 @@ def _patient(index: int, subject_id: str, study_ids: list[str], split: str, opt:
         rows["chexpert"].append({"subject_id": int(subject_id), "study_id": int(study_id),
                                  **{c: code[raw[i]] for i, c in enumerate(CHEXPERT_CLASSES)}})
         date = f"{year + si}{int(rng.integers(1, 13)):02d}{int(rng.integers(1, 29)):02d}"
+        study_images: list[str] = []
         for view in views:
             dicom = _dicom_id(rng)
             params = anatomy.sample_anatomy(rng, view, female)
@@ -135,6 +138,7 @@ def _patient(index: int, subject_id: str, study_ids: list[str], split: str, opt:
             masks = [findings.render_finding(cv, f, vis, size_gain) for f in fnd]
             pixels = anatomy.compose(cv, rng)
             writer.write_jpeg(out / sdir / f"{dicom}.jpg", pixels)
+            study_images.append(f"{sdir}/{dicom}.jpg")
             proc = "CHEST (PORTABLE AP)" if view == "AP" else "CHEST (PA AND LAT)"
             rows["meta"].append({
                 "dicom_id": dicom, "subject_id": int(subject_id), "study_id": int(study_id),
@@ -161,6 +165,12 @@ def _patient(index: int, subject_id: str, study_ids: list[str], split: str, opt:
                                       "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3]})
             if view in anatomy.FRONTAL_VIEWS and rng.random() < opt.gaze_fraction:
                 _gaze(rng, out, dicom, subject_id, study_id, split, sdir, cv, masks, fnd, rep, rows)
+        structured = structured_findings(rep)
+        if structured:  # SRRG item of the study (docs/formats.md); no random draw, images unchanged
+            rows["srrg"].append({"split": split, "item": {
+                "id": f"mimic-{study_id}", "image_paths": study_images,
+                "view_positions": list(views), "findings_section": structured,
+                "history_section": ctx.history or None}})
     rows["n_studies"] = n_studies
     return rows
 
@@ -294,6 +304,8 @@ def _write_tables(out: Path, opt: PhantomOptions, t: dict[str, list]) -> Phantom
         writer.write_csv(out / "egd" / "master_sheet.csv", t["master"], list(t["master"][0]))
         writer.write_csv(out / "egd" / "fixations.csv", t["egd_fix"], writer.EGD_COLUMNS)
         writer.write_csv(out / "reflacx" / "main_data" / "metadata_phase_3.csv", t["reflacx"], list(t["reflacx"][0]))
+    writer.write_json(out / "srrg" / "srrg_findings.json",
+                      {name: [r["item"] for r in t["srrg"] if r["split"] == name] for name in ("train", "val", "test")})
     study_labels = {(r["subject_id"], r["study_id"]): r for r in t["chexpert"]}
     split_of = {r["dicom_id"]: r["split"] for r in t["split"]}
     per_split: dict[str, dict[str, int]] = {}

@@ -3,7 +3,7 @@
 Target = ``BOS + " " + prompt + text + " " + EOS`` (BOS = EOS = ``<|endoftext|>`` for GPT-2 BPE),
 cut to ``max_tokens``, right-padded; decoder input = tokens[:-1] with ``[SEP]`` mapped to pad;
 labels = tokens[1:] with padding at -100. Generated text: special tokens dropped, stripped, every
-character outside printable ASCII removed.
+character outside printable ASCII removed (line breaks kept for structured reports).
 """
 
 from __future__ import annotations
@@ -15,18 +15,27 @@ import torch
 from torch import Tensor
 
 _NON_ASCII = re.compile(r"[^\x20-\x7E]")
+_NON_ASCII_KEEP_LINES = re.compile(r"[^\x20-\x7E\n]")
 
 
-def ascii_clean(text: str) -> str:
-    """Strip and delete every character outside printable ASCII 0x20-0x7E (spec 5.1 post-processing)."""
-    return _NON_ASCII.sub("", text.strip()).strip()
+def ascii_clean(text: str, keep_newlines: bool = False) -> str:
+    """Strip and delete every character outside printable ASCII 0x20-0x7E (spec 5.1 post-processing).
+
+    ``keep_newlines`` keeps line breaks (and drops trailing blanks of each line): structured reports
+    live on their line structure, which the plain filter would glue into ``Header:- item- item``.
+    """
+    if not keep_newlines:
+        return _NON_ASCII.sub("", text.strip()).strip()
+    lines = _NON_ASCII_KEEP_LINES.sub("", text.replace("\r\n", "\n")).split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
 
 
 class TextCodec:
     """Encodes targets and decodes generations with any Hugging Face tokenizer."""
 
-    def __init__(self, tokenizer, prompt: str = "", max_tokens: int = 200):
+    def __init__(self, tokenizer, prompt: str = "", max_tokens: int = 200, keep_newlines: bool = False):
         self.tokenizer = tokenizer
+        self.keep_newlines = keep_newlines
         eos = tokenizer.eos_token or "<|endoftext|>"
         self.eos_token = eos
         self.eos_id = tokenizer.convert_tokens_to_ids(eos)
@@ -75,15 +84,15 @@ class TextCodec:
         for row in ids.tolist():
             if self.eos_id in row:
                 row = row[: row.index(self.eos_id)]
-            texts.append(ascii_clean(self.tokenizer.decode(row, skip_special_tokens=True)))
+            texts.append(ascii_clean(self.tokenizer.decode(row, skip_special_tokens=True), self.keep_newlines))
         return texts
 
     def truncate_reference(self, text: str, max_tokens: int) -> str:
         """The reference as scored in the paper: BOS + text cut to ``max_tokens`` tokens, decoded (spec D26)."""
         if max_tokens <= 0:
-            return ascii_clean(text)
+            return ascii_clean(text, self.keep_newlines)
         ids = self._ids(self._wrap(text))[:max_tokens]
-        out = ascii_clean(self.tokenizer.decode(ids, skip_special_tokens=True))
+        out = ascii_clean(self.tokenizer.decode(ids, skip_special_tokens=True), self.keep_newlines)
         if self.prompt and out.startswith(self.prompt):
             out = out[len(self.prompt) :].strip()
         return out

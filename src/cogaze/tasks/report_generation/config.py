@@ -28,6 +28,12 @@ class ReportGenConfig:
     """A report-generation run: 'decoder' (DistilGPT2-style, spec 5.1) or 'llm' (LoRA, spec 5.2)."""
 
     variant: str = help_field("decoder", help="'decoder' or 'llm'")
+    task: str = help_field(
+        "findings", help="'findings' (free-text Findings) or 'structured' (SRRG-Findings: headers and '- ' bullets, "
+        "line breaks kept; the llm variant then needs llm.task=structured too)")
+    init_from: str = help_field(
+        "", help="report-generation run folder whose trained weights initialise this run (the paper fine-tunes "
+        "the structured decoder from the free-text run); '' = fresh initialisation")
     decoder: DecoderConfig = field(default_factory=DecoderConfig, metadata={"help": "GPT-2 decoder settings"})
     llm: LLMConfig = field(default_factory=LLMConfig, metadata={"help": "LLM + LoRA settings"})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation settings"})

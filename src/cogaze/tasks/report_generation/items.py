@@ -29,6 +29,8 @@ class ReportItem:
     latents: Tensor | None = None
     """(m, D) precomputed vision latents (then ``pooled`` = their mean and ``logits`` may be given)."""
     logits: Tensor | None = None
+    context_format: str = "mimic"
+    """How the encoder reads the context: 'mimic' (indication + history) or 'srrg' (history only)."""
 
 
 @dataclass
@@ -68,15 +70,20 @@ def precompute_features(encoder: VisionLanguageEncoder | None, items: Sequence[R
     todo = [i for i, it in enumerate(items) if it.latents is None]
     if todo and encoder is None:
         raise DataError(f"item {items[todo[0]].dicom_id} has neither latents nor an encoder to compute them")
-    for start in range(0, len(todo), batch_size):
-        idx = todo[start : start + batch_size]
+    # one context format per batch, so a batch is one encoder call
+    batches = []
+    for fmt in dict.fromkeys(items[i].context_format for i in todo):
+        same = [i for i in todo if items[i].context_format == fmt]
+        batches += [(fmt, same[k : k + batch_size]) for k in range(0, len(same), batch_size)]
+    for fmt, idx in batches:
         batch = [items[i] for i in idx]
         if any(it.pixel_values is None for it in batch):
             bad = next(it for it in batch if it.pixel_values is None)
             raise DataError(f"item {bad.dicom_id} has neither pixel_values nor latents")
+        extra = {} if fmt == "mimic" else {"context_format": fmt}  # encoders without context formats keep working
         feats = encoder.encode_images(
             torch.stack([it.pixel_values for it in batch]), [it.view for it in batch],
-            [it.indication for it in batch], [it.history for it in batch],
+            [it.indication for it in batch], [it.history for it in batch], **extra,
         )
         for j, i in enumerate(idx):
             latents[i] = feats.latents[j].float()

@@ -1,6 +1,7 @@
 """Validation score for model selection: a pluggable callable (hypotheses, references) -> float.
 
-The paper's monitor is RadGraph-partial + BLEU-4 + CheXbert micro-F1. RadGraph is not available
+The paper's monitor is RadGraph-partial + BLEU-4 + CheXbert micro-F1 (structured reports:
+:func:`structured_bleu_plus_section_ce`). RadGraph is not available
 offline, so the default (:func:`bleu4_plus_ce_f1`) is BLEU-4 (pycocoevalcap, spec-6.1 text
 preparation) + CE-14 micro-F1 from ``cogaze.metrics`` with the rule labeler (CheXbert stand-in).
 Pass any other callable, e.g. one using ``cogaze.metrics.report_eval.make_labeler("chexbert", ...)``.
@@ -40,3 +41,16 @@ def ce14_micro_f1(hypotheses: Sequence[str], references: Sequence[str], labeler=
 def bleu4_plus_ce_f1(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     """BLEU-4 + CE-14 micro-F1 (rule labeler): the paper's monitor without RadGraph."""
     return bleu4(hypotheses, references) + ce14_micro_f1(hypotheses, references)
+
+
+def structured_bleu_plus_section_ce(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Structured reports: StructEval BLEU + section-level CE micro-F1 (rule labeler), both in [0, 1]."""
+    from cogaze.metrics.labeler import RuleLabeler
+    from cogaze.metrics.structured import nlg_row_scores, section_ce_metrics, section_rows
+
+    sections = section_rows(references, hypotheses)
+    if not sections.rows:
+        return 0.0
+    bleu = nlg_row_scores(sections)["BLEU"]
+    ce = {m.name: m.value() for m in section_ce_metrics(sections, RuleLabeler())}
+    return float(sum(bleu) / len(bleu) + ce["section_CE_micro_F1"])

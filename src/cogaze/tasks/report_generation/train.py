@@ -32,9 +32,14 @@ from cogaze.tasks.report_generation.items import (
     precompute_features,
 )
 from cogaze.tasks.report_generation.output import write_reports_csv
-from cogaze.tasks.report_generation.selection import SelectionMetric, bleu4_plus_ce_f1
+from cogaze.tasks.report_generation.selection import (
+    SelectionMetric,
+    bleu4_plus_ce_f1,
+    structured_bleu_plus_section_ce,
+)
 
-log = logging.getLogger("cogaze.html")
+log = logging.getLogger("cogaze.report")
+TASKS: tuple[str, ...] = ("findings", "structured")
 
 
 @dataclass
@@ -57,11 +62,19 @@ class ReportGenerator:
                              None if s is None else self.train_targets[s], dis[i],
                              None if targets is None else targets[i], window) for i, s in enumerate(sim)]
 
+    @property
+    def structured(self) -> bool:
+        """Structured reports (SRRG): line breaks are part of the text and survive decoding."""
+        return self.config.task == "structured"
+
+    def codec(self) -> TextCodec:
+        dcfg = self.config.decoder
+        return TextCodec(self.tokenizer, dcfg.prompt, dcfg.max_target_tokens, keep_newlines=self.structured)
+
     def loss(self, feats: FeatureBank, subjects: Sequence[str], targets: Sequence[str]) -> torch.Tensor:
         if self.config.variant == "llm":
             return self.model(feats.latents, self._prompts(feats, subjects, targets))
-        codec = TextCodec(self.tokenizer, self.config.decoder.prompt, self.config.decoder.max_target_tokens)
-        return self.model(feats.latents, **codec.encode_targets(targets))[1]
+        return self.model(feats.latents, **self.codec().encode_targets(targets))[1]
 
     @torch.no_grad()
     def generate(self, feats: FeatureBank, subjects: Sequence[str], num_beams: int | None = None) -> list[str]:
@@ -71,17 +84,16 @@ class ReportGenerator:
             from cogaze.models.report_decoder.text import ascii_clean
 
             rows = self.model.generate(feats.latents, self._prompts(feats, subjects, None), num_beams=num_beams)
-            return [ascii_clean(self.tokenizer.decode(r, skip_special_tokens=True)) for r in rows]
+            return [ascii_clean(self.tokenizer.decode(r, skip_special_tokens=True), self.structured) for r in rows]
         dcfg = self.config.decoder
-        codec = TextCodec(self.tokenizer, dcfg.prompt, dcfg.max_target_tokens)
+        codec = self.codec()
         ids = self.model.generate(feats.latents, codec.prompt_ids(), num_beams or dcfg.num_beams, dcfg.max_new_tokens,
                                   no_repeat_ngram_size=dcfg.no_repeat_ngram_size, length_penalty=dcfg.length_penalty)
         return codec.decode(ids)
 
     def reference(self, text: str) -> str:
         """The reference as scored (cut to ``decoder.reference_max_tokens`` tokens, spec D26)."""
-        dcfg = self.config.decoder
-        return TextCodec(self.tokenizer, dcfg.prompt).truncate_reference(text, dcfg.reference_max_tokens)
+        return self.codec().truncate_reference(text, self.config.decoder.reference_max_tokens)
 
 
 @dataclass
@@ -96,7 +108,39 @@ def _subset(bank: FeatureBank, idx: list[int]) -> FeatureBank:
     return FeatureBank(bank.latents[idx], bank.pooled[idx], None if bank.logits is None else bank.logits[idx])
 
 
+def check_task(config: ReportGenConfig) -> None:
+    """The task is 'findings' or 'structured', and the LLM prompt agrees with it."""
+    if config.task not in TASKS:
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}")
+    if config.variant == "llm" and config.llm.task != config.task:
+        raise ConfigError(f"task={config.task!r} but llm.task={config.llm.task!r}: the LLM prompt must match the task "
+                          f"(set llm.task={config.task})")
+
+
+def init_from_run(model: torch.nn.Module, run_dir: str | Path) -> int:
+    """Copy the trained weights of another report-generation run into ``model``; returns how many tensors.
+
+    Every saved tensor must exist in ``model`` with the same shape (same architecture and vocabulary),
+    else a ConfigError names the file and the first mismatches.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(run_dir) / "model.safetensors"
+    if not path.is_file():
+        raise ConfigError(f"init_from={run_dir}: no model.safetensors there (pass a `cogaze train-report` run folder)")
+    state = load_file(str(path))
+    ours = dict(model.named_parameters())
+    bad = [f"{k} {'(not in this model)' if k not in ours else f'{tuple(v.shape)} != {tuple(ours[k].shape)}'}"
+           for k, v in state.items() if k not in ours or ours[k].shape != v.shape]
+    if bad:
+        raise ConfigError(f"{path}: weights do not fit this model ({len(bad)} of {len(state)}: {'; '.join(bad[:3])}); "
+                          "the run to initialise from must use the same decoder sizes and tokenizer")
+    model.load_state_dict(state, strict=False)
+    return len(state)
+
+
 def _build(config: ReportGenConfig, tokenizer, latent_dim: int):
+    check_task(config)
     if config.variant == "decoder":
         codec = TextCodec(tokenizer)
         gcfg = build_gpt2_config(config.decoder, codec.vocab_size, codec.eos_id, codec.eos_id, codec.pad_id)
@@ -148,11 +192,14 @@ def train_report_generator(
     val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size) if val_items else None
     torch.manual_seed(tcfg.seed)
     model, tokenizer, groups = _build(config, tokenizer, train_bank.latents.shape[-1])
+    if config.init_from:
+        n = init_from_run(model, config.init_from)
+        log.info("initialised %d weight tensors from %s", n, config.init_from)
     tokenizer.save_pretrained(str(run_dir / "tokenizer"))
     gen = ReportGenerator(config, model, tokenizer, train_bank, [it.subject_id for it in train_items],
                           [it.target for it in train_items])
     opt = torch.optim.AdamW(groups, weight_decay=tcfg.weight_decay)
-    metric = selection_metric or bleu4_plus_ce_f1
+    metric = selection_metric or (structured_bleu_plus_section_ce if config.task == "structured" else bleu4_plus_ce_f1)
     order_gen = torch.Generator().manual_seed(tcfg.seed)
     best, history = float("-inf"), []
     progress = Progress(tcfg.epochs, "report generator epoch", log.info)
