@@ -20,7 +20,7 @@ def _common(f):
     f = click.option("--chexbert-tokenizer", type=click.Path(file_okay=False), default=None,
                      help="Local bert-base-uncased tokenizer folder (default: the folder of --chexbert).")(f)
     f = click.option("--policy", type=POLICY, default="uncertain_positive", show_default=True,
-                     help="CE binarisation: uncertain counts as positive (spec 6.2) or negative.")(f)
+                     help="CE binarisation: uncertain counts as positive (the paper, docs/evaluation.md) or negative.")(f)
     f = click.option("--skip-missing", is_flag=True, help="Skip metrics that cannot run here (e.g. METEOR "
                      "without Java) with a warning instead of failing.")(f)
     f = click.option("--keep-empty", is_flag=True, help="Score empty generated reports as empty text instead "
