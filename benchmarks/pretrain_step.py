@@ -170,7 +170,7 @@ def time_gaze_terms(model: CoGazeModel, batch: dict, steps: int) -> dict[str, fl
     """Seconds of the gaze term alone (forward + backward, same features): ours vs the reference's loop."""
     with torch.no_grad():
         x_all = model.encoder.vision_projector(model.encode_images(batch["pixel_values"]), batch["view_ids"])
-        text = model.encode_text_cls(batch["gaze_text_ids"], batch["gaze_text_mask"])
+        text = model.encode_transcripts(batch["gaze_text_ids"], batch["gaze_text_mask"])
     x_all.requires_grad_(True)
     text.requires_grad_(True)
     return min_times({

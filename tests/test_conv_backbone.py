@@ -50,3 +50,30 @@ def test_resnet_grid_and_geometry_from_model_config():
                                                                           if k != "image_size"}))
     with pytest.raises(ConfigError, match="image_size"):
         patch_grid(none)
+
+
+def test_multiscale_tokens_concatenate_pooled_earlier_stages(tmp_path):
+    """token_stages=k: each patch token = the last k stage maps average-pooled onto the last grid, concatenated
+    (a key the saved config lacks still reaches the loaded config)."""
+    torch.manual_seed(0)
+    net = ResNetModel(ResNetConfig(**RESNET)).eval()
+    net.save_pretrained(tmp_path / "resnet")
+    vis = build_vision_backbone(BackboneConfig(source=str(tmp_path / "resnet"), model_type="resnet",
+                                               config={"token_stages": 3}))
+    assert vis.config.token_stages == 3 and vision_hidden_size(vis.config) == 8 + 16 + 12
+    assert patch_grid_side(vis.config) == 4  # the grid stays the last stage's
+    x = torch.randn(2, 3, 64, 64)
+    tokens = vision_tokens(vis, x)
+    hs = net(pixel_values=x, output_hidden_states=True).hidden_states  # stem, 16x16, 8x8, 4x4
+    assert tokens.shape == (2, 17, 36)
+    r, c = 1, 2
+    want = torch.cat([hs[1][:, :, 4 * r:4 * r + 4, 4 * c:4 * c + 4].mean((2, 3)),
+                      hs[2][:, :, 2 * r:2 * r + 2, 2 * c:2 * c + 2].mean((2, 3)), hs[3][:, :, r, c]], dim=1)
+    assert torch.allclose(tokens[:, 1 + 4 * r + c], want, atol=1e-5)
+    assert torch.allclose(tokens[:, 0], tokens[:, 1:].mean(1), atol=1e-5)
+    one = vision_tokens(build_vision_backbone(BackboneConfig(source=str(tmp_path / "resnet"), model_type="resnet")), x)
+    assert torch.allclose(tokens[..., -12:], one, atol=1e-6)  # the last stage's part is the default token
+    for bad in (0, 4):
+        with pytest.raises(ConfigError, match="token_stages"):
+            vision_hidden_size(build_vision_backbone(BackboneConfig(model_type="resnet",
+                                                                    config={**RESNET, "token_stages": bad})).config)

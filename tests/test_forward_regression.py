@@ -82,8 +82,8 @@ def test_transcript_length_buckets_equal_one_padded_pass(setup):
     split = length_buckets(mask)
     assert split is not None and [len(r) for r, _ in split] == [8, 1]
     assert split[1][0].tolist() == [5] and split[0][1] < ids.shape[1] // 4
-    want = model._cls(ids, mask)
-    got = model.encode_text_cls(ids, mask)
+    want = model._transcript(ids, mask)
+    got = model.encode_transcripts(ids, mask)
     assert torch.allclose(got, want, atol=1e-6)
     g_want = torch.autograd.grad(want.square().sum(), model.encoder.text_projector.parameters().__next__())[0]
     g_got = torch.autograd.grad(got.square().sum(), model.encoder.text_projector.parameters().__next__())[0]

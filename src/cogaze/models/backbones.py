@@ -51,7 +51,11 @@ def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
     kwargs = {**dict(spec.config), **extra}
     try:
         if spec.source:
-            return cls.from_pretrained(spec.source, **kwargs)
+            cfg = cls.from_pretrained(spec.source, **kwargs)
+            for key, value in kwargs.items():  # from_pretrained drops keys the saved config lacks
+                if not hasattr(cfg, key):
+                    setattr(cfg, key, value)
+            return cfg
         return cls(**kwargs)
     except (OSError, ValueError, TypeError) as err:
         where = spec.source or f"config {kwargs}"
@@ -112,10 +116,22 @@ def is_conv_backbone(cfg: Any) -> bool:
     return getattr(cfg, "model_type", "") in _CONV_STEM_STRIDE
 
 
+def conv_token_stages(cfg: Any) -> int:
+    """How many of a conv backbone's last stages make up each patch token (config key ``token_stages``,
+    default 1 = the last stage only); checked against the number of stages."""
+    raw = getattr(cfg, "token_stages", None)
+    k = 1 if raw is None else int(raw)
+    stages = len(getattr(cfg, "hidden_sizes", ()) or ())
+    if not 1 <= k <= stages:
+        raise ConfigError(f"model.vision.config.token_stages must be between 1 and the backbone's {stages} stages, "
+                          f"got {k}")
+    return k
+
+
 def vision_hidden_size(cfg: Any) -> int:
     """Width of the vision encoder's tokens (a transformers config)."""
     if is_conv_backbone(cfg):
-        return int(cfg.hidden_sizes[-1])
+        return int(sum(cfg.hidden_sizes[-conv_token_stages(cfg):]))
     return int(cfg.hidden_size)
 
 
@@ -152,9 +168,19 @@ def num_patches(model: nn.Module) -> int:
 
 def vision_tokens(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
     """``(B, 1+P, D)`` tokens of a vision backbone: ViT output as is; a conv map flattened row-major
-    behind its global average (the "[CLS]" slot), so the rest of CoGaze never sees the difference."""
-    out = model(pixel_values=pixel_values)
+    behind its global average (the "[CLS]" slot), so the rest of CoGaze never sees the difference.
+
+    With ``token_stages = k > 1`` in a conv backbone's config, each patch token is the last stage's
+    feature concatenated with the k-1 earlier stages' maps average-pooled onto the last stage's grid
+    (a multi-scale token: what its own patch looks like at finer strides, as a ViT patch embedding
+    sees its patch at full resolution; docs/gaze_grounding.md)."""
+    cfg = getattr(model, "config", None)
+    k = conv_token_stages(cfg) if cfg is not None and is_conv_backbone(cfg) else 1
+    out = model(pixel_values=pixel_values, output_hidden_states=k > 1)
     tokens = out.last_hidden_state
+    if k > 1:
+        side = tokens.shape[-2:]
+        tokens = torch.cat([nn.functional.adaptive_avg_pool2d(h, side) for h in out.hidden_states[-k:]], dim=1)
     if tokens.dim() == 4:  # (B, C, h, w) feature map
         patches = tokens.flatten(2).transpose(1, 2)
         tokens = torch.cat([patches.mean(1, keepdim=True), patches], dim=1)

@@ -32,6 +32,8 @@ from cogaze.models.losses import (
     gaze_loss,
 )
 
+TRANSCRIPT_POOLS = ("cls", "mean")
+
 
 def _paper_vision() -> BackboneConfig:
     return BackboneConfig(source="microsoft/rad-dino", model_type="dinov2")
@@ -67,6 +69,11 @@ class ModelConfig:
     use_context: bool = help_field(True, "Ablation switch: False = every sample uses the image latent.")
     mask_context_padding: bool = help_field(False, "Mask padded context tokens in the Perceiver (reference: no).")
     masked_report_pool: bool = help_field(False, "Mean-pool report tokens without padding (reference: with).")
+    transcript_pool: str = help_field(
+        "cls", "Transcript feature T^g of the gaze loss and of the gaze maps: 'cls' = the projected token at "
+        "position 0 (paper, reference code; meaningful with a pretrained text trunk such as CXR-BERT) or 'mean' = "
+        "the masked mean of the projected transcript tokens (for a text trunk trained from scratch, whose [CLS] "
+        "starts out the same for every sentence; docs/gaze_grounding.md).")
     temperature_clamp: float = help_field(0.0, "Cap on the log-scales (e.g. 4.6052 = ln 100); 0 = none.")
     loss: LossConfig = help_field(help="Loss switches.", default_factory=LossConfig)
 
@@ -100,6 +107,8 @@ class CoGazeModel(nn.Module):
         if config.vision.cache_features and config.train_vision:
             raise ConfigError("model.vision.cache_features=true needs a frozen backbone: a trained backbone "
                               "(model.train_vision=true) cannot be cached")
+        if config.transcript_pool not in TRANSCRIPT_POOLS:
+            raise ConfigError(f"model.transcript_pool must be one of {TRANSCRIPT_POOLS}, got {config.transcript_pool!r}")
         self.config = config
         self.vision_backbone = build_vision_backbone(config.vision)
         if config.train_vision:
@@ -138,8 +147,10 @@ class CoGazeModel(nn.Module):
         hidden = self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         return self.encoder.text_projector(hidden)
 
-    def encode_text_cls(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Projected [CLS] token (B, d): ``encode_text(ids, mask)[:, 0]`` without projecting the other tokens.
+    def encode_transcripts(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Transcript features T^g (B, d) per ``transcript_pool``: the projected [CLS] token
+        (``encode_text(ids, mask)[:, 0]`` without projecting the other tokens) or the masked mean of
+        the projected tokens.
 
         When a few long rows pad many short ones (a whole-report transcript among its sentences), the
         rows are encoded in two length buckets, each with its trailing padding cut: a masked pad never
@@ -148,14 +159,18 @@ class CoGazeModel(nn.Module):
         """
         split = length_buckets(mask)
         if split is None:
-            return self._cls(ids, mask)
-        parts = [self._cls(ids[rows, :width], mask[rows, :width]) for rows, width in split]
+            return self._transcript(ids, mask)
+        parts = [self._transcript(ids[rows, :width], mask[rows, :width]) for rows, width in split]
         order = torch.cat([rows for rows, _ in split])
         return torch.cat(parts)[torch.argsort(order)]
 
-    def _cls(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _transcript(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        return self.encoder.text_projector(hidden[:, 0])
+        if self.config.transcript_pool == "cls":
+            return self.encoder.text_projector(hidden[:, 0])
+        tokens = self.encoder.text_projector(hidden)
+        m = mask.to(tokens.dtype)[..., None]
+        return (tokens * m).sum(1) / m.sum(1).clamp(min=1)
 
     def forward(self, batch: dict[str, Any]) -> CoGazeOutput:
         cfg = self.config
@@ -198,7 +213,7 @@ class CoGazeModel(nn.Module):
         g = None
         gaze_ids = batch.get("gaze_text_ids")
         if gaze_ids is not None and len(gaze_ids) > 0 and lc.gaze != "none":
-            t = self.encode_text_cls(gaze_ids, batch["gaze_text_mask"])
+            t = self.encode_transcripts(gaze_ids, batch["gaze_text_mask"])
             g = gaze_loss(t, x_all[:, 1:], batch["gaze_maps"], batch["gaze_owner"], batch["gaze_reading"],
                           self.heads.scale("gaze"), lc.gaze_rho, lc.w_t2p, lc.w_p2t, lc.gaze)
         if g is not None:

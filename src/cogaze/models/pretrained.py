@@ -102,7 +102,7 @@ class PretrainedCoGaze:
     def encode_texts(self, texts: Sequence[str], kind: str = "report") -> torch.Tensor:
         if kind == "transcript":
             ids, mask = self._tok([TRANSCRIPT_PREFIX + t for t in texts])
-            return self.model.encode_text(ids, mask)[:, 0]
+            return self.model.encode_transcripts(ids, mask)
         if kind not in ("report", "prompt"):
             raise ValueError(f"text kind must be report, prompt or transcript, got {kind!r}")
         ids, mask = self._tok([REPORT_PREFIX + t for t in texts])
@@ -126,7 +126,8 @@ class PretrainedCoGaze:
     @torch.no_grad()
     def patch_text_similarity(self, pixel_values: torch.Tensor, views: Sequence[str],
                               texts: Sequence[str]) -> torch.Tensor:
-        """(B, P) scaled cosine of transcript [CLS] features with patch features: the gaze loss's logits."""
+        """(B, P) scaled cosine of transcript features (``model.transcript_pool``) with patch features: the gaze
+        loss's logits."""
         if len(texts) != len(pixel_values):
             raise ValueError(f"got {len(texts)} texts for {len(pixel_values)} images")
         n = len(pixel_values)
