@@ -50,7 +50,7 @@ def test_variant_names_and_slugs():
 
 def test_ablate_cli_two_variants_two_seeds(tmp_path, capsys):
     data = tmp_path / "ph"
-    generate_phantom(data, n_patients=30, image_size=64, seed=0)
+    generate_phantom(data, n_patients=30, image_size=64, seed=0, gaze_fraction=1.0)  # test images with gaze
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(TINY_YAML)
     out = tmp_path / "abl"
@@ -71,6 +71,13 @@ def test_ablate_cli_two_variants_two_seeds(tmp_path, capsys):
         rows = list(csv.DictReader(fh))
     metrics = {"retrieval P@1", "zero-shot AUROC", "linear-probe AUROC"}
     assert metrics <= {r["metric"] for r in rows}
+    # the phantom's sentence boxes add the grounding scores
+    assert {"pointing game", "text specificity", "sentence-map CC"} <= {r["metric"] for r in rows}
+    for runs in result["runs"].values():
+        assert all(r["pointing game"] is None or 0.0 <= r["pointing game"] <= 1.0 for r in runs)
+    # one gaze cache for every run
+    assert (out / "caches" / "gaze.safetensors").is_file()
+    assert not list(out.glob("*/seed-*/gaze.safetensors"))
     assert len(rows) == sum(len(v) for v in result["summary"].values())
     for row in rows:
         per_seed = [r[row["metric"]] for r in result["runs"][row["variant"]]]

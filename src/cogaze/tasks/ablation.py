@@ -133,7 +133,9 @@ def run_ablations(data_dir: str | Path, out_dir: str | Path, config_path: str | 
     ``model.vision.source``, must exist: ``cogaze backbone train``); without ``tokenizer_dir`` a
     tokenizer is trained on the dataset's train split (as the demo does) into ``out_dir/tokenizer``.
     ``overrides`` are dotlist settings applied to every run before the variant's own.
-    ``probe_epochs`` sets the linear-probe epochs of the scoring (default: the demo's).
+    ``probe_epochs`` sets the linear-probe epochs of the scoring (default: the demo's). The runs share one
+    gaze cache and one feature cache under ``out_dir/caches`` (fingerprinted: a variant whose inputs
+    differ rebuilds them).
     """
     from cogaze.config import load_config
     from cogaze.data.dataset import load_dataset
@@ -170,7 +172,8 @@ def run_ablations(data_dir: str | Path, out_dir: str | Path, config_path: str | 
             run_dir = out / variant_slug(name) / f"seed-{k}"
             progress.step(v * seeds + k, f"now '{name}', seed {seed} -> {run_dir}")
             cfg = load_config(PretrainConfig, cfg_file, [*common, *VARIANTS[name], f"trainer.seed={seed}"])
-            pretrain(cfg, data_dir, run_dir)
+            pretrain(cfg, data_dir, run_dir, gaze_cache=out / "caches" / "gaze.safetensors", records=records,
+                     feature_cache=out / "caches" / "vision_features")
             setup.seed = seed  # scoring draws (retrieval sample, probe init) follow the run's seed
             scores = {m: float(v) for m, v in score_run(run_dir, setup).items()}
             result.runs.setdefault(name, []).append(scores)

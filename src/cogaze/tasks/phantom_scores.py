@@ -96,7 +96,8 @@ def held_out_gaze(records: RecordSet) -> list[ImageRecord]:
 
 def gaze_scores(encoder: Any, setup: ScoringSetup) -> dict[str, float]:
     """NSS and sAUC of the encoder's sentence maps on the held-out readings (empty without any); on a phantom
-    also the grounding scores (pointing game, own-vs-other box = text specificity)."""
+    also the grounding scores (pointing game, own-vs-other box = text specificity, mean correlation between
+    the maps of different sentences on one image = sentence-map CC, lower is more text-specific)."""
     from cogaze.explain.baselines import EncoderPredictor
     from cogaze.explain.evaluate_gaze import evaluate_gaze
 
@@ -113,7 +114,8 @@ def gaze_scores(encoder: Any, setup: ScoringSetup) -> dict[str, float]:
         units = grounding_units(recs, load_phantom_grounding(setup.data_dir, with_masks=False))
         if units:
             g = evaluate_grounding(units, {"model": model})["model"]
-            out.update({"pointing game": float(g["pointing"].mean), "text specificity": float(g["own_box"].mean)})
+            out.update({"pointing game": float(g["pointing"].mean), "text specificity": float(g["own_box"].mean),
+                        "sentence-map CC": float(g["cc_sentences"].mean)})
     return out
 
 
