@@ -134,7 +134,9 @@ def create_app(run_batch: Callable[[Sequence[Any]], Sequence[Any]], info: dict[s
             pred, batch = await asyncio.wrap_future(future)
         except Exception as err:
             return error(500, "prediction_failed", f"{upload.name}: the model failed on this image ({err})")
-        if pred.status != "ok":
+        if pred.status != "ok":  # api.predict marks a model failure "failed: ..."; anything else is the input
+            if pred.status.startswith("failed:"):
+                return error(500, "prediction_failed", f"{upload.name}: {pred.status}")
             return error(422, "undecodable", f"{upload.name}: {pred.status}")
         body = await run_in_threadpool(prediction_json, pred, batch, cfg.display_side)
         return JSONResponse(body)

@@ -48,7 +48,7 @@ def map_png_uri(heatmap: np.ndarray, height: int, width: int) -> str:
 def legend_stops(n: int = 11) -> list[str]:
     """Colours of the overlay colour map (low -> high) as CSS hex strings, for the page's legend."""
     rgba = GAZE_CMAP(np.linspace(0.0, 1.0, n))
-    return ["#%02x%02x%02x" % tuple(int(round(c * 255)) for c in row[:3]) for row in rgba]
+    return ["#" + "".join(f"{round(float(c) * 255):02x}" for c in row[:3]) for row in rgba]
 
 
 def _number(value: Any, digits: int = 4) -> float | None:
@@ -80,7 +80,8 @@ def thumbnail_uri(path: str, side: int = 192) -> str | None:
 def prediction_json(pred: Any, batch: BatchInfo | None = None, display_side: int = 512,
                     thumbnail: Callable[[str], str | None] = thumbnail_uri) -> dict[str, Any]:
     """The API's JSON for one successful prediction (``pred.status == "ok"``)."""
-    out: dict[str, Any] = {"name": pred.name, "status": pred.status, "view": pred.view, "report": pred.report}
+    out: dict[str, Any] = {"name": pred.name, "status": pred.status, "view": pred.view, "report": pred.report,
+                           "notes": list(getattr(pred, "notes", []) or [])}
     image = pred.image
     base = display_image(image, display_side) if image is not None else None
     if image is not None and base is not None:
@@ -89,6 +90,7 @@ def prediction_json(pred: Any, batch: BatchInfo | None = None, display_side: int
     sentences = []
     for s in pred.sentences:
         entry: dict[str, Any] = {"text": s.text, "findings": list(s.findings),
+                                 "finding_states": dict(getattr(s, "finding_states", {}) or {}),
                                  "peak": [_number(s.peak[0], 1), _number(s.peak[1], 1)]}
         if base is not None:
             entry.update(_map_entry(s.map, base) or {})
@@ -102,7 +104,7 @@ def prediction_json(pred: Any, batch: BatchInfo | None = None, display_side: int
         out["scanpath_image"] = jpeg_data_uri(draw_scanpath(base, scaled))
     out["diseases"] = {k: _number(v) for k, v in pred.diseases.items()}
     out["similar_cases"] = [{"id": str(c.get("id", "")), "score": _number(c.get("score", float("nan"))),
-                             "report": str(c.get("report", "")),
+                             "report": str(c.get("report", "")), "subject": None if c.get("subject") is None else str(c["subject"]),
                              "image": thumbnail(str(c["image"])) if c.get("image") else None}
                             for c in pred.similar_cases]
     timings = {k: _number(v) for k, v in pred.timings.items()}

@@ -33,7 +33,9 @@ def build_app(checkpoint: str | Path, report_model: str | Path | None = None, in
     def run_batch(items: Any) -> Any:
         return api.predict(predictor, items, batch_size=cfg.max_batch)
 
-    return create_app(run_batch, predictor.info(), cfg)
+    app = create_app(run_batch, predictor.info(), cfg)
+    app.state.predictor = predictor  # for callers that check the server against the API; never used by the app
+    return app
 
 
 def serve(checkpoint: str | Path, report_model: str | Path | None = None, index: str | Path | None = None,
