@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cogaze import __version__
 from cogaze.serve.limits import BodyLimit
-from cogaze.serve.page import api_reference_html, page_html
+from cogaze.serve.page import api_reference_html, model_label, page_html
 from cogaze.serve.payload import prediction_json
 from cogaze.serve.settings import ServeSettings
 from cogaze.serve.uploads import UploadError, check_upload
@@ -71,7 +71,7 @@ def create_app(run_batch: Callable[[Sequence[Any]], Sequence[Any]], info: dict[s
     app.state.settings = cfg
     app.add_middleware(BodyLimit, max_bytes=cfg.max_upload_bytes + FORM_OVERHEAD, paths=("/api/predict",),
                        limit_text=f"{cfg.max_upload_mb:g} MB")
-    page = page_html(cfg, (info or {}).get("model", ""))
+    page = page_html(cfg, model_label(info or {}))
     model_info = {"model": info or {}, "server": cfg.as_dict(), "versions": _versions()}
 
     @app.exception_handler(StarletteHTTPException)

@@ -16,6 +16,17 @@ from cogaze.serve.settings import ServeSettings
 TEMPLATE = Path(__file__).resolve().parents[1] / "resources" / "serve" / "index.html"
 
 
+def model_label(info: dict[str, Any]) -> str:
+    """A short name of the loaded models for the page header, e.g. ``pretrain + report_generation (decoder)``."""
+    names = [Path(info[k]).name for k in ("checkpoint", "report_model") if info.get(k)]
+    label = " + ".join(names)
+    if info.get("report_variant"):
+        label += f" ({info['report_variant']})"
+    if info.get("index"):
+        label += f" · {info['index'].get('cases', '?')} similar-case candidates"
+    return label
+
+
 def page_html(settings: ServeSettings, model: str = "") -> str:
     """The page at ``/`` with the server's limits, the view choices and the overlay colour legend."""
     views = "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in VIEW_POSITIONS if v != "UNKNOWN")
@@ -61,5 +72,5 @@ def api_reference_html(schema: dict[str, Any]) -> str:
             "border-radius:4px;padding:1px 7px;font-size:.85rem}table{border-collapse:collapse;font-size:.9rem}"
             "td,th{border-bottom:1px solid #dde2ea;padding:4px 10px;text-align:left}.r{color:#5b6475;font-size:.88rem}"
             "</style></head><body><h1>" + title + " API</h1><p>" + escape(schema.get("info", {}).get("description", ""))
-            + " Machine-readable schema: <a href=/openapi.json>/openapi.json</a>. Errors are JSON: "
+            + " Machine-readable schema: <a href=openapi.json>/openapi.json</a>. Errors are JSON: "
             "<code>{\"error\": code, \"detail\": message}</code>.</p>" + "".join(parts) + "</body></html>")
