@@ -4,7 +4,12 @@ the same bytes; every bad-input class is a 4xx JSON error naming the file, and t
 
 import base64
 import io
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +205,33 @@ def test_info_health_and_openapi(served):
         assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html, re.I)
         assert "cdn" not in html.lower()
     assert client.get("/redoc").status_code == 404
+
+
+def test_the_command_starts_says_it_has_no_authentication_and_serves(serve_runs):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src = str(Path(cg.__file__).resolve().parents[2])
+    proc = subprocess.Popen([sys.executable, "-m", "cogaze", "serve", "--checkpoint", str(serve_runs["run"]),
+                             "--port", str(port), "--max-batch", "4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONPATH": src, "HF_HUB_OFFLINE": "1"})
+    import httpx
+
+    try:
+        deadline, health = time.time() + 120, None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert health and health["status"] == "ok", proc.poll()
+        r = httpx.post(f"http://127.0.0.1:{port}/api/predict", timeout=60,
+                       files={"file": ("RG1_UNCR.dcm", RG1.read_bytes())})
+        assert r.status_code == 200 and r.json()["view"] == "PA"
+        assert r.json()["report"] == "" and r.json()["similar_cases"] == []  # no report model, no index
+        assert any("no report model" in n for n in r.json()["notes"])
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0]
+    assert f"no authentication of its own; it listens on http://127.0.0.1:{port}: only this machine" in out
