@@ -215,3 +215,37 @@ def test_similar_case_index_round_trip_and_empty_bank(tmp_path):
 def test_report_model_loads_without_training_items(runs, predictor):
     gen = cg.load_report_model(runs["rep"], predictor.encoder, [])
     assert len(gen.train_bank) == 0 and gen.train_bank.latents.shape[-1] == predictor.encoder.embed_dim
+
+
+def test_llm_reporter_draws_its_similar_case_from_the_index(runs, predictor, tmp_path, monkeypatch):
+    """An LLM report run (tiny random Llama): with an index, the prompt's similar report is the index's top
+    case, the same one the prediction lists first; without one the prompt states that none is available."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    import cogaze.tasks.report_generation.train as rg
+    from report_fixtures import tiny_tokenizer
+
+    lm = tmp_path / "llama"
+    tok = tiny_tokenizer()
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=tok.convert_tokens_to_ids("<|begin_of_text|>"),
+        eos_token_id=tok.convert_tokens_to_ids("<|eot_id|>"), pad_token_id=tok.pad_token_id)).save_pretrained(lm)
+    tok.save_pretrained(lm)
+    rep = tmp_path / "llm_rep"
+    assert main(["-q", "train-report", "--checkpoint", str(runs["run"]), "--data", str(runs["data"]), "--config",
+                 "configs/report/mimic-llama.yaml", "--run-dir", str(rep), f"llm.lm={lm}", "train.epochs=1",
+                 "train.batch_size=8", "llm.num_beams=1", "llm.max_new_tokens=6"]) == 0
+    similar: list = []
+    real = rg.build_prompt
+    monkeypatch.setattr(rg, "build_prompt", lambda tok, cfg, n, sim, *a, **k: similar.append(sim) or real(
+        tok, cfg, n, sim, *a, **k))
+    inputs = [cg.PredictInput(runs["folder"] / "a.jpg", "a.jpg"), cg.PredictInput(runs["folder"] / "c.png", "c.png")]
+    with_index = cg.load_predictor(predictor.encoder, report_model=rep, index=predictor.index)
+    out = cg.predict(with_index, inputs)
+    assert all(p.ok for p in out) and with_index.info()["report_variant"] == "llm"
+    assert similar == [p.similar_cases[0]["report"] for p in out]
+    similar.clear()
+    out = cg.predict(cg.load_predictor(predictor.encoder, report_model=rep), inputs)  # no training items, no index
+    assert all(p.ok for p in out) and similar == [None, None]
