@@ -20,7 +20,7 @@ from cogaze.api.downstream import finetune, retrieve, zeroshot
 from cogaze.api.explain import explain_image
 from cogaze.api.loading import load_encoder, load_report_model
 from cogaze.api.predict import PredictInput, Prediction, Predictor, SentenceMap, load_predictor, predict
-from cogaze.api.predict_files import collect_inputs, predict_to_folder, write_predictions
+from cogaze.api.predict_files import collect_inputs, predict_paths, predict_to_folder, write_predictions
 from cogaze.api.reports import evaluate_reports, generate, report_items, train_report
 from cogaze.api.sources import DataSource
 from cogaze.data.dataset import load_dataset
@@ -46,6 +46,7 @@ __all__ = [
     "load_predictor",
     "load_report_model",
     "predict",
+    "predict_paths",
     "predict_to_folder",
     "read_image",
     "report_items",

@@ -50,8 +50,8 @@ def collect_inputs(paths: Sequence[str | Path], indication_csv: str | Path | Non
     """One input per file: a file given is taken as is (a corrupt one then gets its reason in the output),
     a folder is searched recursively for PNG / JPG / DICOM files (sorted; other files are counted and
     skipped). Names are paths relative to the folder given (prefixed by its name). ``indication_csv``: a
-    table with an ``image`` column (the name, or the file name when that is unique) and ``indication`` /
-    ``history`` columns."""
+    table with an ``image`` column (the name, or the file name when that is unique) and ``indication``,
+    ``history`` and/or ``view`` columns (a view given there overrides the DICOM header)."""
     if not paths:
         raise ConfigError("give at least one image file or folder")
     inputs: list[PredictInput] = []
@@ -76,10 +76,11 @@ def collect_inputs(paths: Sequence[str | Path], indication_csv: str | Path | Non
 
 def _attach_context(inputs: list[PredictInput], table_path: str | Path) -> None:
     from cogaze.data.csvio import read_table
+    from cogaze.data.records import parse_view
 
-    table = read_table(table_path, required=["image"], optional=["indication", "history"])
-    if not (table.has("indication") or table.has("history")):
-        raise DataError("needs an 'indication' and/or a 'history' column", table_path)
+    table = read_table(table_path, required=["image"], optional=["indication", "history", "view"])
+    if not any(table.has(c) for c in ("indication", "history", "view")):
+        raise DataError("needs an 'indication', 'history' or 'view' column besides 'image'", table_path)
     by_name = {inp.name: inp for inp in inputs}
     by_file: dict[str, list[PredictInput]] = {}
     for inp in inputs:
@@ -104,6 +105,11 @@ def _attach_context(inputs: list[PredictInput], table_path: str | Path) -> None:
             unmatched += 1
             continue
         target.indication, target.history = row.get("indication"), row.get("history")
+        if row.get("view"):
+            try:
+                target.view = parse_view(row.get("view"))
+            except ValueError as err:
+                raise row.error(str(err)) from None
     if unmatched:
         log.warning("%s: %d row(s) name no input image", table_path, unmatched)
 
@@ -207,4 +213,28 @@ def predict_to_folder(predictor: Predictor, inputs: Sequence[PredictInput], out_
                "csv": str(csv_path), "seconds": {k: round(v, 3) for k, v in totals.items()},
                "batch_size": batch_size, "models": predictor.info()}
     summary["summary_file"] = str(atomic_write_json(out / "predict_summary.json", summary))
+    return summary
+
+
+def predict_paths(paths: Sequence[str | Path], checkpoint: str | Path, out_dir: str | Path,
+                  report_model: str | Path | None = None, index: str | Path | None = None,
+                  indication_csv: str | Path | None = None, batch_size: int = 16, top_k: int = 5,
+                  index_splits: Sequence[str] = ("train",), device: str = "cpu", fixations: int = 10,
+                  seed: int = 0, num_beams: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """``cogaze predict``: collect the images of ``paths``, load the models, predict into ``out_dir``. An
+    index built from a dataset folder is saved as ``out_dir/similar_cases_index.{json,safetensors}`` (pass
+    it as ``index`` next time to skip encoding the folder). Returns the summary."""
+    from cogaze.api.predict import load_predictor
+
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+    inputs = collect_inputs(paths, indication_csv)
+    predictor = load_predictor(checkpoint, report_model, index, device, top_k, index_splits=index_splits,
+                               fixations=fixations, seed=seed, num_beams=num_beams)
+    saved = None
+    if index is not None and Path(index).is_dir():
+        saved = [str(p) for p in predictor.index.save(Path(out_dir) / "similar_cases_index")]
+    summary = predict_to_folder(predictor, inputs, out_dir, batch_size, progress)
+    if saved:
+        summary["index_files"] = saved
     return summary
