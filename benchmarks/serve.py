@@ -1,14 +1,17 @@
 """`cogaze serve` under load: latency and throughput at concurrency 1, 4 and 16, and what batching buys.
 
-Usage: ``PYTHONPATH=src python benchmarks/serve.py [--demo demo_out] [--work DIR] [--requests 200]
-[--screenshot docs/images/serve.png]``.
+Usage: ``PYTHONPATH=src python benchmarks/serve.py [--demo demo_out] [--work DIR] [--requests 200] [--rounds 4]
+[--threads 1] [--screenshot docs/images/serve.png]``.
 
-Starts ``cogaze serve`` on 127.0.0.1 (a subprocess, as a user would) with the demo's models (``DEMO/pretrain``,
+Starts ``cogaze serve`` on 127.0.0.1 (subprocesses, as a user would) with the demo's models (``DEMO/pretrain``,
 ``DEMO/report_generation``, similar cases from ``DEMO/phantom``) or, when that folder is absent, with small
-phantom-trained runs it builds once in ``--work`` (reused on the next call). Sends ``--requests`` uploads of
-phantom images (PNG) at each concurrency, prints p50/p95 latency, throughput, error count and the mean batch
-the server ran, then the same at concurrency 16 with batching off (``--max-batch 1``) to show what batching
-buys. Optionally saves a screenshot of the page with a result (headless Chromium). Last line: ``RESULT ...``.
+phantom-trained runs it builds once in ``--work`` (reused on the next call): one server as configured and one
+with batching off (``--max-batch 1``). Sends ``--requests`` uploads of phantom images (PNG) per level, in
+interleaved rounds (so that load from other jobs on the machine hits every level alike), and prints per
+level p50/p95 latency, throughput (and per round), errors, the mean batch the server ran and how busy its
+model thread was (the sum of each answer's share of its batch's model time / wall time: near 100 % the
+model is the bottleneck, well below it the HTTP, JSON and image-encoding work or the clients are).
+Optionally saves a screenshot of the page with a result (headless Chromium). Last line: ``RESULT ...``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -65,9 +69,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs: dict[str, Path], port: int, extra: list[str]) -> subprocess.Popen:
+def start_server(runs: dict[str, Path], port: int, extra: list[str], threads: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "cogaze", "serve", "--checkpoint", str(runs["run"]), "--report-model",
-           str(runs["rep"]), "--index", str(runs["data"]), "--port", str(port), "--max-queue", "256", *extra]
+           str(runs["rep"]), "--index", str(runs["data"]), "--port", str(port), "--max-queue", "256", *extra,
+           *(["--torch-threads", str(threads)] if threads > 0 else [])]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
@@ -105,23 +110,25 @@ def uploads(data: Path, n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def load(url: str, files: list[tuple[str, bytes]], requests: int, concurrency: int) -> dict[str, float]:
-    """Send ``requests`` uploads with ``concurrency`` clients; latency percentiles, throughput, errors."""
+def load(url: str, files: list[tuple[str, bytes]], requests: int, concurrency: int) -> dict[str, Any]:
+    """Send ``requests`` uploads with ``concurrency`` clients: latencies, statuses, wall time, and per answer the
+    batch it ran in and its share of the model thread's time (batch model seconds / batch size)."""
     clients: dict[int, httpx.Client] = {}
 
-    def one(i: int) -> tuple[float, int, int]:
+    def one(i: int) -> tuple[float, int, int, float]:
         key = threading.get_ident()
         if key not in clients:  # one connection per client thread
             clients[key] = httpx.Client(timeout=300)
-        client = clients[key]
         name, data = files[i % len(files)]
         t0 = time.perf_counter()
         try:
-            r = client.post(url, files={"file": (name, data, "image/png")}, data={"indication": "dyspnea"})
+            r = clients[key].post(url, files={"file": (name, data, "image/png")}, data={"indication": "dyspnea"})
         except httpx.HTTPError:
-            return time.perf_counter() - t0, 599, 0
-        batch = r.json().get("timings", {}).get("batch_size", 0) if r.status_code == 200 else 0
-        return time.perf_counter() - t0, r.status_code, batch
+            return time.perf_counter() - t0, 599, 0, 0.0
+        if r.status_code != 200:
+            return time.perf_counter() - t0, r.status_code, 0, 0.0
+        t = r.json()["timings"]
+        return time.perf_counter() - t0, 200, t["batch_size"], t["model"] / t["batch_size"]
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -129,11 +136,19 @@ def load(url: str, files: list[tuple[str, bytes]], requests: int, concurrency: i
     wall = time.perf_counter() - t0
     for c in clients.values():
         c.close()
+    return {"results": results, "wall": wall}
+
+
+def summary(samples: list[dict[str, Any]]) -> dict[str, float]:
+    """Latency percentiles, throughput, errors, mean batch and model-thread busy fraction over rounds."""
+    results = [r for s in samples for r in s["results"]]
+    wall = sum(s["wall"] for s in samples)
     lat = sorted(r[0] for r in results)
     ok = [r for r in results if r[1] == 200]
     return {"p50": statistics.median(lat), "p95": float(np.percentile(lat, 95)), "rps": len(ok) / wall,
             "errors": len(results) - len(ok), "batch": statistics.mean(r[2] for r in ok) if ok else 0.0,
-            "wall": wall}
+            "busy": sum(r[3] for r in ok) / wall,
+            "round_rps": [sum(r[1] == 200 for r in s["results"]) / s["wall"] for s in samples]}
 
 
 def screenshot(url: str, image: Path, out: Path) -> None:
@@ -173,46 +188,60 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", default="demo_out", help="Output folder of `cogaze demo` (its models are used).")
     ap.add_argument("--work", default=None, help="Where to build (and reuse) runs when --demo is absent.")
-    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--requests", type=int, default=200, help="Requests per concurrency level (over all rounds).")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="Levels are measured in interleaved rounds, so that load from other jobs hits them alike.")
     ap.add_argument("--concurrency", default="1,4,16")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of the server (0: torch's default).")
     ap.add_argument("--screenshot", default=None, help="Save a PNG of the page with a result here.")
     args = ap.parse_args()
     demo = Path(args.demo)
     if (demo / "pretrain").is_dir() and (demo / "report_generation").is_dir():
-        runs, source = {"data": demo / "phantom", "run": demo / "pretrain", "rep": demo / "report_generation"}, "demo"
+        runs, source = {"data": demo / "phantom", "run": demo / "pretrain", "rep": demo / "report_generation"}, \
+            f"the demo's ({demo})"
     else:
         work = Path(args.work or Path(tempfile.gettempdir()) / "cogaze-serve-bench")
         runs, source = build_runs(work), f"built in {work}"
     files = uploads(runs["data"], 24)
     levels = [int(c) for c in args.concurrency.split(",")]
-    print(f"models: {source}; {len(files)} phantom images as PNG; {args.requests} requests per level; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} before the run")
-    rows = {}
-    for label, extra in (("batched", []), ("unbatched", ["--max-batch", "1"])):
-        port = free_port()
-        proc = start_server(runs, port, extra)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            load(url + "/api/predict", files, 8, 4)  # warm-up
-            for c in levels if label == "batched" else [max(levels)]:
-                rows[(label, c)] = r = load(url + "/api/predict", files, args.requests, c)
-                print(f"{label:>9} concurrency {c:>2}: p50 {r['p50'] * 1000:7.0f} ms  p95 {r['p95'] * 1000:7.0f} ms  "
-                      f"{r['rps']:6.2f} req/s  errors {r['errors']}  mean batch {r['batch']:.1f}", flush=True)
-            if args.screenshot and label == "batched":
-                tmp = Path(tempfile.mkdtemp()) / "chest.png"
-                tmp.write_bytes(files[0][1])
-                screenshot(url, tmp, Path(args.screenshot))
-        finally:
-            log = stop_server(proc)
-        if "no authentication" not in log:
-            print("warning: the server did not print its no-authentication notice", file=sys.stderr)
-    lo, hi = rows[("batched", min(levels))], rows[("batched", max(levels))]
-    flat = rows[("unbatched", max(levels))]
+    top = max(levels)
+    configs = [("batched", c) for c in levels] + [("unbatched", top)]
+    print(f"models: {source}; {len(files)} phantom images as PNG; {args.requests} requests per level in "
+          f"{args.rounds} interleaved rounds; server torch threads {args.threads or 'default'}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} before the run", flush=True)
+    procs, urls = {}, {}
+    try:
+        for label, extra in (("batched", []), ("unbatched", ["--max-batch", "1"])):
+            port = free_port()
+            procs[label] = start_server(runs, port, extra, args.threads)
+            urls[label] = f"http://127.0.0.1:{port}/api/predict"
+            load(urls[label], files, 8, 4)  # warm-up
+        samples: dict[tuple[str, int], list[dict[str, Any]]] = {k: [] for k in configs}
+        per_round = max(1, args.requests // args.rounds)
+        for _ in range(args.rounds):
+            for label, c in configs:
+                samples[(label, c)].append(load(urls[label], files, per_round, c))
+        rows = {k: summary(v) for k, v in samples.items()}
+        for (label, c), r in rows.items():
+            print(f"{label:>9} concurrency {c:>2}: p50 {r['p50'] * 1000:6.0f} ms  p95 {r['p95'] * 1000:6.0f} ms  "
+                  f"{r['rps']:6.2f} req/s (rounds {', '.join(f'{x:.1f}' for x in r['round_rps'])})  "
+                  f"errors {r['errors']}  mean batch {r['batch']:4.1f}  model thread busy {r['busy']:4.0%}")
+        if args.screenshot:
+            tmp = Path(tempfile.mkdtemp()) / "chest.png"
+            tmp.write_bytes(files[0][1])
+            screenshot(urls["batched"].rsplit("/api/", 1)[0], tmp, Path(args.screenshot))
+    finally:
+        logs = {k: stop_server(p) for k, p in procs.items()}
+    if any("no authentication" not in log for log in logs.values()):
+        print("warning: a server did not print its no-authentication notice", file=sys.stderr)
+    lo, hi, flat = rows[("batched", min(levels))], rows[("batched", top)], rows[("unbatched", top)]
+    ratios = [h / max(x, 1e-9) for h, x in zip(hi["round_rps"], lo["round_rps"])]
     errors = sum(r["errors"] for r in rows.values())
+    print(f"concurrency {top} / {min(levels)} throughput per round: {', '.join(f'{x:.2f}' for x in ratios)}")
     print(f"load average after the run: {os.getloadavg()[0]:.1f} (other jobs on the machine lower every figure)")
-    print(f"RESULT c{min(levels)}_rps={lo['rps']:.2f} c{max(levels)}_rps={hi['rps']:.2f} "
-          f"speedup={hi['rps'] / lo['rps']:.2f} unbatched_c{max(levels)}_rps={flat['rps']:.2f} "
-          f"c{max(levels)}_p95_ms={hi['p95'] * 1000:.0f} errors={errors}")
+    print(f"RESULT c{min(levels)}_rps={lo['rps']:.2f} c{top}_rps={hi['rps']:.2f} speedup={hi['rps'] / lo['rps']:.2f} "
+          f"speedup_rounds_median={statistics.median(ratios):.2f} unbatched_c{top}_rps={flat['rps']:.2f} "
+          f"c{top}_p95_ms={hi['p95'] * 1000:.0f} errors={errors}")
 
 
 if __name__ == "__main__":

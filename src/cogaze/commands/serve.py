@@ -17,6 +17,8 @@ from cogaze.logs import verbosity_options
               help="Address to bind. The server has no authentication: keep 127.0.0.1 behind a reverse proxy.")
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="torch device of the models.")
+@click.option("--torch-threads", type=int, default=None,
+              help="torch's CPU threads (default: one per core). Fewer leave cores to the web server under load.")
 @click.option("--top-k", type=int, default=5, show_default=True, help="Similar cases returned.")
 @click.option("--max-upload-mb", type=float, default=50.0, show_default=True, help="Largest upload (413 above).")
 @click.option("--max-megapixels", type=float, default=36.0, show_default=True,
@@ -26,7 +28,7 @@ from cogaze.logs import verbosity_options
 @click.option("--max-wait-ms", type=float, default=20.0, show_default=True,
               help="Under load, how long the model waits to fill a batch.")
 def serve(checkpoint: str, report_model: str | None, index: str | None, host: str, port: int, device: str,
-          top_k: int, max_upload_mb: float, max_megapixels: float, max_queue: int, max_batch: int,
+          torch_threads: int | None, top_k: int, max_upload_mb: float, max_megapixels: float, max_queue: int, max_batch: int,
           max_wait_ms: float) -> None:
     """Serve a page and a JSON API: upload a chest X-ray, get a draft report, findings, gaze maps and
     similar cases. No authentication: it binds to 127.0.0.1 unless --host says otherwise."""
@@ -35,4 +37,5 @@ def serve(checkpoint: str, report_model: str | None, index: str | None, host: st
 
     settings = ServeSettings(max_upload_mb=max_upload_mb, max_megapixels=max_megapixels, max_queue=max_queue,
                              max_batch=max_batch, max_wait_ms=max_wait_ms)
-    run_server(checkpoint, report_model, index, host=host, port=port, device=device, top_k=top_k, settings=settings)
+    run_server(checkpoint, report_model, index, host=host, port=port, device=device, top_k=top_k, settings=settings,
+               torch_threads=torch_threads)

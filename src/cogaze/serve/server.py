@@ -40,9 +40,19 @@ def build_app(checkpoint: str | Path, report_model: str | Path | None = None, in
 
 def serve(checkpoint: str | Path, report_model: str | Path | None = None, index: str | Path | None = None,
           host: str = "127.0.0.1", port: int = 8000, device: str = "cpu", top_k: int = 5,
-          settings: ServeSettings | None = None) -> None:
-    """Run the web page and JSON API until interrupted (Ctrl-C)."""
+          settings: ServeSettings | None = None, torch_threads: int | None = None) -> None:
+    """Run the web page and JSON API until interrupted (Ctrl-C). ``torch_threads``: torch's intra-op threads
+    (None: torch's default, one per core)."""
     import uvicorn
+
+    if torch_threads is not None:
+        import torch
+
+        if torch_threads < 1:
+            from cogaze.errors import ConfigError
+
+            raise ConfigError(f"torch threads must be at least 1, got {torch_threads}")
+        torch.set_num_threads(torch_threads)
 
     app = build_app(checkpoint, report_model, index, device=device, top_k=top_k, settings=settings)
     log.warning(no_auth_warning(host, port))
