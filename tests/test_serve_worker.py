@@ -199,3 +199,20 @@ def test_settings_and_the_no_authentication_notice():
     assert "only this machine" in no_auth_warning("127.0.0.1", 8000)
     loud = no_auth_warning("0.0.0.0", 8000)
     assert "no authentication" in loud and "ANY machine" in loud and "reverse proxy" in loud
+
+
+def test_a_body_without_content_length_is_cut_off_at_the_limit():
+    """A chunked upload (no Content-Length) over --max-upload-mb is refused (the test client buffers the body, so
+    this checks the count and the answer, not how early a real connection stops being read)."""
+
+    def body():
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n\r\n"
+        for _ in range(64):  # 64 MB offered, 1 MB allowed
+            yield bytes(2**20)
+        yield b"\r\n--b--\r\n"
+
+    with TestClient(create_app(fake_predictions, settings=ServeSettings(max_upload_mb=1))) as client:
+        r = client.post("/api/predict", content=body(), headers={"content-type": "multipart/form-data; boundary=b"})
+        assert r.status_code == 413 and r.json()["error"] == "file_too_large" and "1 MB" in r.json()["detail"]
+        assert "content-length" not in {k.lower() for k in r.request.headers}
+        assert client.get("/api/health").json()["status"] == "ok"
