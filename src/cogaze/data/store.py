@@ -130,7 +130,7 @@ class ImageStore:
                 raise DataError(f"cannot map image store shard: {err}", path) from None
             self._maps[shard] = data
         view = data[off:off + rh * rw]
-        if zlib.crc32(view) != crc:
+        if zlib.crc32(np.ascontiguousarray(view).data) != crc:
             raise DataError(f"image {key}: checksum mismatch in the image store (corrupt shard; re-run "
                             "`cogaze data prepare`)", self.folder / f"{self.shards[shard]['name']}.u8")
         return view.reshape(rh, rw)
@@ -158,7 +158,7 @@ class ImageStore:
         for s in self.shards:
             h = hashlib.sha256()
             with open(self.folder / f"{s['name']}.u8", "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 24), b""):
+                while block := fh.read(1 << 24):
                     h.update(block)
             if h.hexdigest() != s["sha256"]:
                 bad.append(str(s["name"]))

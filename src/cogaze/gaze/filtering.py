@@ -16,6 +16,7 @@ Rules, in order (a row is counted under the first rule it fails):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def filter_fixations(
     n = len(fx)
     has_ppd = fx.ppd_x is not None and fx.ppd_y is not None
     shown = _has_shown(fx)
-    cols = [fx.x, fx.y, fx.start, fx.end]
+    cols: list[Any] = [fx.x, fx.y, fx.start, fx.end]
     if has_ppd:
         cols += [fx.ppd_x, fx.ppd_y]
     if shown:
