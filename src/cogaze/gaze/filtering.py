@@ -71,7 +71,7 @@ def filter_fixations(
         cols += [fx.shown_xmin, fx.shown_ymin, fx.shown_xmax, fx.shown_ymax]
     finite = np.all(np.isfinite(np.vstack(cols)), axis=0) if n else np.zeros(0, bool)
     if has_ppd:
-        finite &= (np.nan_to_num(fx.ppd_x) > 0) & (np.nan_to_num(fx.ppd_y) > 0)
+        finite &= (np.nan_to_num(np.asarray(fx.ppd_x)) > 0) & (np.nan_to_num(np.asarray(fx.ppd_y)) > 0)
     alive = finite.copy()
     with np.errstate(invalid="ignore"):
         good_dur = fx.end > fx.start

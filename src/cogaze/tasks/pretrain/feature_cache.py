@@ -83,7 +83,8 @@ def _decode_tag(images: ModelImages) -> dict[str, Any]:
 def feature_fingerprint(records: Sequence[ImageRecord], backbone: nn.Module, geometry: ImageGeometry,
                         dtype: str, images: ModelImages | None = None) -> str:
     """The fingerprint a cache must carry to be reused (see the module docstring)."""
-    cfg = backbone.config.to_dict() if hasattr(backbone, "config") else {}
+    config = getattr(backbone, "config", None)
+    cfg = config.to_dict() if config is not None else {}
     images = images or ModelImages(geometry)
     settings = {"format": FORMAT, "dtype": dtype, "geometry": dataclasses.asdict(geometry),
                 "decode": _decode_tag(images),
