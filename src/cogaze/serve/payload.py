@@ -34,7 +34,7 @@ def display_image(image: np.ndarray, side: int) -> np.ndarray:
         return image
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
 def map_png_uri(heatmap: np.ndarray, height: int, width: int) -> str:
