@@ -1,0 +1,141 @@
+"""Checkpoint folders that prove they are whole: a sha256 manifest written with them, checked on load.
+
+A checkpoint is a folder of files plus ``checkpoint.json``::
+
+    {"format": 1, ...caller's info (epoch, step, ...)...,
+     "files": {"model.safetensors": {"sha256": "...", "bytes": 1234}, ...}}
+
+The manifest is written last, inside the temporary folder that is then renamed into place, so a
+checkpoint folder either holds a manifest listing every file it was written with, or it is from a
+cogaze version before checksums (``None`` from :func:`read_manifest`: loadable, but not verifiable).
+A truncated, bit-flipped or missing file fails :func:`check_checkpoint` with a reason naming it.
+
+Hand-written (hashlib + JSON): safetensors and torch store no checksum of their own, and a flipped
+bit inside a tensor still loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cogaze.errors import CogazeError
+from cogaze.io import atomic_write_json
+
+log = logging.getLogger("cogaze.checkpoints")
+
+MANIFEST = "checkpoint.json"
+FORMAT = 1
+
+
+class CheckpointDamaged(CogazeError):
+    """A checkpoint folder whose files do not match its manifest (the message names the file)."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: str | Path, **info: Any) -> dict[str, Any]:
+    """Checksum every file in ``folder`` and write ``checkpoint.json`` (last: call it once all files are written)."""
+    folder = Path(folder)
+    files = {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
+    manifest = {"format": FORMAT, **info, "files": files}
+    atomic_write_json(folder / MANIFEST, manifest, default=None)
+    return manifest
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any] | None:
+    """The manifest of ``folder``; ``None`` for a checkpoint written before checksums (no manifest).
+
+    Raises :class:`CheckpointDamaged` when the folder is missing or the manifest cannot be read.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointDamaged(f"{folder}: checkpoint folder is missing")
+    path = folder / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointDamaged(f"{path}: unreadable checksum manifest ({err})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise CheckpointDamaged(f"{path}: checksum manifest has no 'files' table")
+    return manifest
+
+
+def check_files(folder: str | Path, manifest: dict[str, Any], names: Iterable[str] | None = None) -> None:
+    """Compare files of ``folder`` (``names``, default all in the manifest) with their size and sha256.
+
+    Raises :class:`CheckpointDamaged` naming the first file that is missing, truncated or altered.
+    """
+    folder = Path(folder)
+    table = manifest["files"]
+    for name in table if names is None else names:
+        path = folder / name
+        entry = table.get(name)
+        if not isinstance(entry, dict):
+            raise CheckpointDamaged(f"{path}: not listed in {folder / MANIFEST}")
+        if not path.is_file():
+            raise CheckpointDamaged(f"{path}: file is missing")
+        size = path.stat().st_size
+        if size != entry.get("bytes"):
+            raise CheckpointDamaged(f"{path}: {size} bytes, the checkpoint was written with {entry.get('bytes')} "
+                                    "(truncated or overwritten)")
+        if sha256_file(path) != entry.get("sha256"):
+            raise CheckpointDamaged(f"{path}: sha256 differs from {folder / MANIFEST} (the file is corrupted)")
+
+
+def verify_checkpoint(folder: str | Path, names: Iterable[str] | None = None) -> dict[str, Any] | None:
+    """Check ``folder`` against its manifest; returns the manifest (``None``: written before checksums,
+    then ``names`` are only required to exist). Raises :class:`CheckpointDamaged` naming the file."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        for name in names or ():
+            if not (folder / name).is_file():
+                raise CheckpointDamaged(f"{folder / name}: file is missing")
+        return None
+    check_files(folder, manifest, names)
+    return manifest
+
+
+def remove_stale(folder: str | Path, patterns: Sequence[str]) -> list[str]:
+    """Delete entries of ``folder`` matching ``patterns`` (temporary files and folders a killed writer
+    left behind); returns their names. Call only when no writer can be running."""
+    folder = Path(folder)
+    removed: list[str] = []
+    if not folder.is_dir():
+        return removed
+    for pattern in patterns:
+        for path in sorted(folder.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def set_aside(folder: str | Path, into: str = "damaged") -> Path:
+    """Move a damaged checkpoint folder to ``<parent>/<into>/<name>`` (kept for inspection, out of the
+    way of resumes and of checkpoints written later under the same name); returns the new path."""
+    folder = Path(folder)
+    target = folder.parent / into / folder.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    folder.rename(target)
+    return target
