@@ -9,17 +9,33 @@ import re
 import shutil
 
 import pytest
-from safetensors.torch import load_file
+import torch
+from safetensors.torch import load_file, save_file
 
 from cogaze.cli import main
+from cogaze.config import load_config
 from cogaze.errors import CogazeError, ConfigError
-from cogaze.tasks.checkpoints import CheckpointDamaged, sha256_file, verify_checkpoint
+from cogaze.tasks.checkpoints import (
+    CheckpointDamaged,
+    save_safetensors,
+    sha256_file,
+    verify_checkpoint,
+    verify_safetensors,
+)
 from cogaze.tasks.pretrain.config import DataConfig, OptimConfig, PretrainConfig, TrainerConfig
 from cogaze.tasks.pretrain.pretrained import load_pretrained
 from cogaze.tasks.pretrain.recovery import find_resume_point
 from cogaze.tasks.pretrain.run import fit, resume
+from cogaze.tasks.report_generation import (
+    ReportGenConfig,
+    ReportItem,
+    load_report_generator,
+    train_report_generator,
+)
 from fixture_trees import build_dataset
 from pretrain_helpers import make_samples, tiny_model_config, tiny_tokenizer
+from report_fixtures import CLASS_REPORTS, ToyEncoder, class_images
+from report_fixtures import tiny_tokenizer as report_tokenizer
 
 EPOCHS, BATCH, ACC = 3, 4, 2  # 32 train images: 8 batches = 4 optimizer steps per epoch, 12 in all
 STOP = 10  # the interrupted run stops mid-epoch 3: epoch-0001 (step 4), epoch-0002 (step 8), step-0000010
@@ -118,6 +134,10 @@ def last_json_garbage(ck, ref):
     (ck / "last.json").write_text('{"path": "step-00')
 
 
+def delete_best_json(ck, ref):
+    (ck / "best.json").unlink()
+
+
 def delete_metrics(ck, ref):
     (ck.parent / "metrics.jsonl").unlink()
 
@@ -167,12 +187,15 @@ CASES = {
                                              r".*step-0000010: checkpoint folder is missing", DROP_4], EPOCH2, None),
     "damage-two-newest": (damage_two, [r"step-0000010/model.safetensors: \d+ bytes",
                                        r"epoch-0002/model.safetensors: sha256 differs.*falling back to epoch-0001",
-                                       r"best.json pointed at the damaged checkpoint epoch-0002: now at epoch-0001",
+                                       r"best.json pointed at the damaged checkpoint epoch-0002: now at epoch-0001, the lowest val loss up to "
+                                       r"epoch-0001",
                                        r"metrics.jsonl: 13 row\(s\) logged after checkpoint epoch-0001 dropped"],
                           EPOCH1, "epoch-0002"),
     "delete-last-json": (delete_last_json, [r"last.json is missing: rebuilt from the checkpoint folders "
                                             r"\(newest intact: step-0000010"], NEWEST, None),
     "garbage-last-json": (last_json_garbage, [r"last.json is unreadable \(JSONDecodeError.*rebuilt"], NEWEST, None),
+    "delete-best-json": (delete_best_json, [r"best.json is missing: rebuilt at epoch-0002, the lowest val loss up to "
+                                            r"step-0000010$"], NEWEST, None),
     "delete-metrics": (delete_metrics, [r"metrics.jsonl is missing: recreated with the 22 rows the checkpoints hold$"],
                        NEWEST, None),
     "delete-metrics-and-truncate-model": (delete_metrics_and_truncate,
@@ -215,8 +238,11 @@ def test_damaged_run_resumes_to_the_uninterrupted_curve(case, runs, data, tmp_pa
     assert last == {"path": f"epoch-{EPOCHS:04d}", "epoch": EPOCHS}
     best, ref_best = (json.loads((r / "checkpoints" / "best.json").read_text()) for r in (run, ref))
     assert (best["path"], best["epoch"]) == (ref_best["path"], ref_best["epoch"])
-    for folder in (run / "checkpoints").glob("epoch-*"):
-        assert verify_checkpoint(folder) is not None  # every checkpoint of the finished run verifies
+    for epoch in range(1, EPOCHS + 1):  # every checkpoint verifies and stores all rows of its epoch
+        folder = run / "checkpoints" / f"epoch-{epoch:04d}"
+        assert verify_checkpoint(folder) is not None
+        stored = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+        assert stored == [r for r in _rows(run) if r["epoch"] == epoch - 1]
 
 
 def test_intact_stopped_run_resumes_without_a_warning(runs, data, tmp_path, caplog):
@@ -239,17 +265,34 @@ def test_run_stopped_between_checkpoint_and_pointers(runs, data, tmp_path, caplo
     shutil.copytree(ref, run)
     for name in ("last", "best"):
         (run / "checkpoints" / f"{name}.json").write_text(json.dumps({"path": "epoch-0002", "epoch": 2}))
-    manifest = json.loads((run / "checkpoints" / "epoch-0003" / "checkpoint.json").read_text())
-    assert manifest["best"]  # the phantom's val loss falls every epoch
+    assert json.loads((ref / "checkpoints" / "best.json").read_text())["path"] == "epoch-0003"  # val loss falls
     with caplog.at_level(logging.WARNING, logger="cogaze"):
         point = find_resume_point(run)
     assert point.folder.name == "epoch-0003"
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "last.json pointed at epoch-0002, but epoch-0003 is newer and intact" in text
-    assert "best.json did not point at epoch-0003" in text
+    assert "best.json pointed at epoch-0002 (the run stopped before updating it): now at epoch-0003" in text
     for name in ("last", "best"):
         assert json.loads((run / "checkpoints" / f"{name}.json").read_text()) == \
             json.loads((ref / "checkpoints" / f"{name}.json").read_text())
+
+
+def test_rows_lost_with_their_checkpoint_are_reported(runs, data, tmp_path, caplog):
+    """metrics.jsonl and the epoch-1 checkpoint both gone: the rest is recreated, epoch 1 reported lost."""
+    ref, stopped = runs
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    (run / "metrics.jsonl").unlink()
+    shutil.rmtree(run / "checkpoints" / "epoch-0001")
+    with caplog.at_level(logging.WARNING, logger="cogaze"):
+        resume(run, *data, ["trainer.stop_after_steps=0"])
+    assert any(r.getMessage().endswith("metrics.jsonl is missing: recreated with the 13 rows the checkpoints hold "
+                                       "(the rows of epoch(s) 1 are lost: their checkpoints hold none)")
+               for r in caplog.records)
+    later = [r for r in _rows(ref) if r["epoch"] >= 1]  # the overlapping rows: every one of epochs 2 and 3
+    assert [(r["split"], r["step"], r.get("batch")) for r in _rows(run)] == \
+        [(r["split"], r["step"], r.get("batch")) for r in later]
+    assert all(abs(a["loss"] - b["loss"]) < 1e-6 for a, b in zip(_rows(run), later))
 
 
 def test_no_intact_checkpoint_is_a_clean_error_that_changes_nothing(runs, data, tmp_path):
@@ -337,3 +380,37 @@ def test_cli_resume_falls_back_and_reports_clean_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"error: {run}: no intact checkpoint to resume from: " in err and "Traceback" not in err
     assert "IMPRESSION" not in err  # refused before the dataset was read (its loader warns about one study)
+
+
+def test_safetensors_carry_their_own_checksum(tmp_path):
+    state = {"w": torch.randn(64, 8), "b": torch.arange(5), "h": torch.randn(3).half()}
+    path = save_safetensors(state, tmp_path / "m.safetensors", metadata={"note": "x"})
+    assert verify_safetensors(path) is True
+    loaded = load_file(str(path))
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    _flip_bits(path, offset_from_end=10)
+    assert len(load_file(str(path))) == 3  # still loads: only the checksum tells
+    with pytest.raises(CheckpointDamaged, match="m.safetensors: sha256 of the weights differs"):
+        verify_safetensors(path)
+    save_safetensors(state, path)
+    _truncate(path)
+    with pytest.raises(CheckpointDamaged, match="m.safetensors: "):
+        verify_safetensors(path)
+    save_file(state, str(tmp_path / "plain.safetensors"))  # written without a checksum: not verifiable
+    assert verify_safetensors(tmp_path / "plain.safetensors") is False
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointDamaged, match="not a complete safetensors file"):
+        verify_safetensors(tmp_path / "empty.safetensors")
+
+
+def test_report_model_is_verified_on_load(tmp_path):
+    cfg = load_config(ReportGenConfig, overrides=["decoder.n_embd=32", "decoder.n_layer=1", "decoder.n_head=2",
+                                                  "train.epochs=1", "train.batch_size=6", "train.seed=1"])
+    images = class_images([0, 1, 2], seed=0)
+    train = [ReportItem(f"t{i}", f"p{i}", CLASS_REPORTS[i], "PA", pixel_values=images[i]) for i in range(3)]
+    train_report_generator(cfg, ToyEncoder(), train, [], tmp_path / "run", report_tokenizer())
+    model = tmp_path / "run" / "model.safetensors"
+    assert load_report_generator(tmp_path / "run", ToyEncoder(), train) is not None
+    _flip_bits(model, offset_from_end=50)
+    with pytest.raises(CheckpointDamaged, match="run/model.safetensors: sha256 of the weights differs"):
+        load_report_generator(tmp_path / "run", ToyEncoder(), train)

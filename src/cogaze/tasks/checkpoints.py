@@ -1,4 +1,10 @@
-"""Checkpoint folders that prove they are whole: a sha256 manifest written with them, checked on load.
+"""Checkpoints that prove they are whole: sha256 written with them, checked on load.
+
+Two forms. A checkpoint *folder* (pretraining) holds its files plus a manifest; a single weights file
+(a report-generation run's ``model.safetensors``) carries the sha256 of its tensor data in its own
+safetensors header (:func:`save_safetensors` / :func:`verify_safetensors`), so that one atomic rename
+publishes weights and checksum together.
+
 
 A checkpoint is a folder of files plus ``checkpoint.json``::
 
@@ -25,25 +31,30 @@ from pathlib import Path
 from typing import Any
 
 from cogaze.errors import CogazeError
-from cogaze.io import atomic_write_json
+from cogaze.io import atomic_path, atomic_write_json
 
 log = logging.getLogger("cogaze.checkpoints")
 
 MANIFEST = "checkpoint.json"
 FORMAT = 1
+SHA_KEY = "cogaze.sha256"  # safetensors header metadata: sha256 of the bytes after the header
 
 
 class CheckpointDamaged(CogazeError):
     """A checkpoint folder whose files do not match its manifest (the message names the file)."""
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in chunks."""
+def _sha256_rest(fh: Any, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
+    while block := fh.read(chunk):
+        h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    with open(path, "rb") as fh:
+        return _sha256_rest(fh)
 
 
 def write_manifest(folder: str | Path, **info: Any) -> dict[str, Any]:
@@ -139,3 +150,49 @@ def set_aside(folder: str | Path, into: str = "damaged") -> Path:
         shutil.rmtree(target)
     folder.rename(target)
     return target
+
+
+def save_safetensors(tensors: dict[str, Any], path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write ``tensors`` to ``path`` atomically, the sha256 of their data in the header (``cogaze.sha256``).
+
+    The header is written with a placeholder of the same length, which is overwritten in the temporary
+    file once the data is hashed: no second copy of the weights in memory.
+    """
+    from safetensors.torch import save_file
+
+    placeholder = "0" * 64
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={**(metadata or {}), SHA_KEY: placeholder})
+        with open(tmp, "r+b") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            header = fh.read(size)
+            digest = _sha256_rest(fh)
+            at = header.index(placeholder.encode(), header.index(SHA_KEY.encode()))
+            fh.seek(8 + at)
+            fh.write(digest.encode())
+    return Path(path)
+
+
+def verify_safetensors(path: str | Path) -> bool:
+    """Check a safetensors file against the sha256 in its header: True when it matches, False when the
+    file carries none (written without :func:`save_safetensors`); :class:`CheckpointDamaged` otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointDamaged(f"{path}: file is missing")
+    total = path.stat().st_size
+    with open(path, "rb") as fh:
+        raw = fh.read(8)
+        size = int.from_bytes(raw, "little") if len(raw) == 8 else -1
+        if size < 2 or 8 + size > total:
+            raise CheckpointDamaged(f"{path}: not a complete safetensors file ({total} bytes; truncated?)")
+        try:
+            meta = json.loads(fh.read(size)).get("__metadata__") or {}
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as err:
+            raise CheckpointDamaged(f"{path}: unreadable safetensors header ({err})") from None
+        expected = meta.get(SHA_KEY) if isinstance(meta, dict) else None
+        if expected is None:
+            return False
+        if _sha256_rest(fh) != expected:
+            raise CheckpointDamaged(f"{path}: sha256 of the weights differs from the one written in the file "
+                                    "(truncated or corrupted)")
+    return True

@@ -4,7 +4,7 @@
 folders, newest first, and takes the newest one whose files match their sha256 manifest
 (:mod:`cogaze.tasks.checkpoints`) and load. With ``repair`` (rank 0 only) it also removes the temporary
 files and folders a killed writer left, moves damaged checkpoints to ``checkpoints/damaged/``, and
-rewrites ``last.json`` (and ``best.json`` when the run stopped before updating it). Every repair is one
+rewrites ``last.json`` and ``best.json`` when they are missing, unreadable or stale. Every repair is one
 warning naming the file. :func:`reconcile_metrics` then brings ``metrics.jsonl`` in line with the
 checkpoint: rows logged after it dropped, an unreadable (half-written) line dropped, rows that are
 missing restored from the checkpoints (each checkpoint stores the rows of its epoch up to it).
@@ -55,13 +55,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _order(folder: Path) -> tuple[float, ...]:
-    """Sort key, higher = newer: (epoch, batch) from the manifest or the state; unknown = newest (it is damaged)."""
+    """Sort key, higher = newer: (epochs done, batches of the next one). ``epoch-N`` is (N, 0) by its name;
+    a ``step-*`` folder reads its manifest (or its state); unknown = newest (it is damaged, reported first)."""
+    if folder.name.startswith("epoch-"):
+        return float(folder.name[len("epoch-"):]), 0.0
     try:
         manifest = read_manifest(folder)
         info = manifest if manifest is not None else torch.load(folder / "state.pt", map_location="cpu",
                                                                 weights_only=True)
-        return float(info["epoch"]), float(info.get("batch", 0)), float(info["global_step"])
-    except Exception:  # noqa: BLE001 - any unreadable folder sorts first and is then checked and reported
+        return float(info["epoch"]), float(info.get("batch", 0))
+    except Exception:  # noqa: BLE001 - an unreadable folder sorts first and is then checked and reported
         return (float("inf"),)
 
 
@@ -165,17 +168,43 @@ def _repair(run_dir: Path, point: ResumePoint, damaged: list[tuple[Path, str]], 
             log.warning("%s pointed at %s, but %s is newer and intact (the run stopped before updating it): "
                         "resuming from the newer one", ckpts / "last.json", last, name)
         atomic_write_json(ckpts / "last.json", info, default=None)
-    best, _ = _pointer(ckpts / "best.json")
-    manifest = read_manifest(point.folder)
-    if manifest is not None and manifest.get("best") and best != name:
-        if best in {f.name for f, _ in damaged}:
-            log.warning("%s pointed at the damaged checkpoint %s: now at %s, the best one before it",
-                        ckpts / "best.json", best, name)
-        else:
-            log.warning("%s did not point at %s, the best checkpoint so far (the run stopped before updating it): "
-                        "updated", ckpts / "best.json", name)
-        atomic_write_json(ckpts / "best.json", {"path": name, "val_loss": manifest["val"].get("loss"),
-                                                "epoch": int(s["epoch"]), "val": manifest["val"]}, default=None)
+    _repair_best(ckpts, point, {f.name for f, _ in damaged})
+
+
+def _best_epoch(ckpts: Path, epochs: int) -> tuple[str, dict[str, Any]] | None:
+    """The epoch checkpoint (up to ``epochs``) with the lowest val loss, from the manifests (the first of
+    equal ones, as training picks it); None when a manifest or its val metrics are missing."""
+    best: tuple[str, dict[str, Any]] | None = None
+    for epoch in range(1, epochs + 1):
+        name = f"epoch-{epoch:04d}"
+        try:
+            manifest = read_manifest(ckpts / name)
+        except CheckpointDamaged:
+            return None
+        val = manifest.get("val") if manifest else None
+        if not isinstance(val, dict) or not isinstance(val.get("loss"), int | float):
+            return None
+        if best is None or val["loss"] < best[1]["loss"]:
+            best = (name, val)
+    return best
+
+
+def _repair_best(ckpts: Path, point: ResumePoint, damaged: set[str]) -> None:
+    """Point ``best.json`` at the epoch checkpoint with the lowest val loss so far, when it does not."""
+    found = _best_epoch(ckpts, int(point.state["epoch"]))
+    pointed, problem = _pointer(ckpts / "best.json")
+    if found is None or pointed == found[0]:
+        return
+    name, val = found
+    if problem is not None:
+        why = f"{problem}: rebuilt"
+    elif pointed in damaged:
+        why = f"pointed at the damaged checkpoint {pointed}: now"
+    else:
+        why = f"pointed at {pointed} (the run stopped before updating it): now"
+    log.warning("%s %s at %s, the lowest val loss up to %s", ckpts / "best.json", why, name, point.folder.name)
+    atomic_write_json(ckpts / "best.json", {"path": name, "val_loss": val["loss"], "epoch": int(name[6:]), "val": val},
+                      default=None)
 
 
 def _key(row: dict[str, Any]) -> tuple:

@@ -185,7 +185,7 @@ def _epoch_end(run_dir: Path):  # noqa: ANN202
         if better:
             module.best_val = val
         save_checkpoint(module, run_dir / "checkpoints" / name,  # every rank: the strategy gathers the state
-                        info={"best": better, "val": module.last_val})
+                        info={"val": module.last_val})
         if not module.trainer.is_global_zero:
             return
         _point_last(run_dir, name, epoch=module.global_epoch + 1)
