@@ -276,7 +276,7 @@ def reconcile_metrics(run_dir: str | Path, point: ResumePoint) -> list[dict[str,
         msg = f"{path} is missing: recreated with the {len(known)} rows the checkpoints hold"
         if lost:
             msg += f" (the rows of epoch(s) {', '.join(map(str, lost))} are lost: their checkpoints hold none)"
-        log.warning(msg)
+        log.warning("%s", msg)
         known = sorted(known, key=_sort_key)
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in known))
         return known
