@@ -12,13 +12,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from cogaze.checksums import sha256_file
 from cogaze.cli import main
 from cogaze.config import load_config
 from cogaze.errors import CogazeError, ConfigError
 from cogaze.tasks.checkpoints import (
     CheckpointDamaged,
     save_safetensors,
-    sha256_file,
     verify_checkpoint,
     verify_safetensors,
 )

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cogaze.checksums import BLOCK, sha256_file
 from cogaze.errors import CogazeError
 from cogaze.io import atomic_path, atomic_write_json
 
@@ -44,17 +45,12 @@ class CheckpointDamaged(CogazeError):
     """A checkpoint folder whose files do not match its manifest (the message names the file)."""
 
 
-def _sha256_rest(fh: Any, chunk: int = 1 << 22) -> str:
+def _sha256_rest(fh: Any) -> str:
+    """sha256 of an open file from its current position to the end (sha256_file hashes whole files)."""
     h = hashlib.sha256()
-    while block := fh.read(chunk):
+    while block := fh.read(BLOCK):
         h.update(block)
     return h.hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    with open(path, "rb") as fh:
-        return _sha256_rest(fh)
 
 
 def write_manifest(folder: str | Path, **info: Any) -> dict[str, Any]:
