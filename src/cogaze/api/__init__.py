@@ -17,11 +17,20 @@ generate and evaluate reports, and show where a radiologist would look::
 from __future__ import annotations
 
 from cogaze.api.downstream import finetune, retrieve, zeroshot
+from cogaze.api.evaluation import (
+    ReportsCsv,
+    Scoring,
+    compare_reports,
+    evaluate_reports,
+    evaluate_structured_reports,
+    metric_groups,
+    write_results,
+)
 from cogaze.api.explain import explain_image
 from cogaze.api.loading import load_encoder, load_report_model
 from cogaze.api.predict import PredictInput, Prediction, Predictor, SentenceMap, load_predictor, predict
 from cogaze.api.predict_files import collect_inputs, predict_paths, predict_to_folder, write_predictions
-from cogaze.api.reports import evaluate_reports, generate, report_items, train_report
+from cogaze.api.reports import generate, report_items, train_report
 from cogaze.api.sources import DataSource
 from cogaze.data.dataset import load_dataset
 from cogaze.data.downstream import SideTables, get_dataset, load_downstream
@@ -32,10 +41,14 @@ __all__ = [
     "PredictInput",
     "Prediction",
     "Predictor",
+    "ReportsCsv",
+    "Scoring",
     "SentenceMap",
     "SideTables",
     "collect_inputs",
+    "compare_reports",
     "evaluate_reports",
+    "evaluate_structured_reports",
     "explain_image",
     "finetune",
     "generate",
@@ -45,6 +58,7 @@ __all__ = [
     "load_encoder",
     "load_predictor",
     "load_report_model",
+    "metric_groups",
     "predict",
     "predict_paths",
     "predict_to_folder",
@@ -53,5 +67,6 @@ __all__ = [
     "retrieve",
     "train_report",
     "write_predictions",
+    "write_results",
     "zeroshot",
 ]
