@@ -21,3 +21,11 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.fail(f"shared test data not found at {path}: CI runs with ../shared beside the clone")
     return path
+
+
+@pytest.fixture(scope="session")
+def serve_runs(tmp_path_factory) -> dict[str, Path]:
+    """Tiny phantom-trained pretraining and report runs shared by the `cogaze serve` tests."""
+    from serve_helpers import build_runs
+
+    return build_runs(tmp_path_factory.mktemp("serve_runs"))
