@@ -276,9 +276,9 @@ def _maps(predictor: Predictor, job: _Job) -> None:
                           history=job.input.history, geometry=enc.geometry)
     pred.gaze = gazes
     pred.text_free_map = gazes[0].heatmap
-    pred.sentences = [SentenceMap(s, list(g.findings), tuple(g.peak), g.heatmap, dict(g.findings))
+    pred.sentences = [SentenceMap(s, list(g.findings), (float(g.peak[0]), float(g.peak[1])), g.heatmap, dict(g.findings))
                       for s, g in zip(sentences, gazes[1:])]
-    pred.scanpath = [tuple(f) for f in scanpath_from_prediction(gazes[0], predictor.fixations, seed=predictor.seed)]
+    pred.scanpath = [(float(f[0]), float(f[1]), float(f[2])) for f in scanpath_from_prediction(gazes[0], predictor.fixations, seed=predictor.seed)]
     pred.timings["maps"] = time.perf_counter() - t0
 
 

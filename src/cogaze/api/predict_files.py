@@ -159,6 +159,8 @@ def write_image_outputs(pred: Prediction, folder: Path) -> list[Path]:
     extra = {"image": pred.name, "status": pred.status, "report": pred.report, "diseases": pred.diseases,
              "similar_cases": pred.similar_cases, "notes": pred.notes,
              "timings": {k: round(v, 4) for k, v in pred.timings.items()}}
+    if pred.gaze is None or pred.image is None:
+        raise ValueError(f"{pred.name}: no maps to write (status {pred.status!r})")
     payload = write_explanation(pred.gaze, pred.image, folder, scanpath=pred.scanpath, extra=extra)
     return [folder / f for f in payload["files"]]
 

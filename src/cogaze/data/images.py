@@ -111,7 +111,8 @@ def _read_pil(path: Path | BinaryIO, name: str | Path | None = None) -> np.ndarr
         with Image.open(path) as img:
             return _pil_array(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"corrupt or unreadable image: {err}", name if name is not None else path) from None
+        where = name if name is not None else path if isinstance(path, str | Path) else None
+        raise DataError(f"corrupt or unreadable image: {err}", where) from None
 
 
 DRAFT_OVERSAMPLE = 2

@@ -122,7 +122,8 @@ def load_official_checkpoint(model: nn.Module, path: str | Path) -> OfficialLoad
             obj = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any unpickling refusal becomes a user error
             raise ConfigError(f"{path}: not a weights-only torch checkpoint: {str(err).splitlines()[0]}") from None
-        state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-        if not isinstance(state, dict):
+        found = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+        if not isinstance(found, dict):
             raise ConfigError(f"{path}: no state_dict in checkpoint")
+        state = found
     return load_official_state(model, state)

@@ -69,7 +69,7 @@ def load_prompts(source: str | Path | Mapping[str, list[str]]) -> dict[str, list
         name = str(source)
         if name in BUILTIN_PROMPTS:
             where = f"shipped prompt file {name}.yaml"
-            text = resources.files("cogaze.resources").joinpath("prompts", f"{name}.yaml").read_text("utf-8")
+            text = resources.files("cogaze.resources").joinpath("prompts").joinpath(f"{name}.yaml").read_text("utf-8")
         else:
             path = Path(name)
             where = str(path)

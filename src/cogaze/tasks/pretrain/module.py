@@ -85,6 +85,7 @@ def load_optimizer_state(strategy: Any, optimizer: torch.optim.Optimizer, state:
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
         model = strategy.model
+        assert model is not None  # set up by the strategy before any optimizer state is loaded
         with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(rank0_only=False),
                                   FullOptimStateDictConfig(rank0_only=False)):
             if state.get("state") and isinstance(next(iter(state["state"])), int):
@@ -180,7 +181,7 @@ class PretrainModule(L.LightningModule):
         self.batches_done = self.epoch_batch(0)
         self._epoch_loss = []
         if self.trainer.is_global_zero:  # a line every 30 s inside long epochs
-            n = self.trainer.num_training_batches
+            n = int(self.trainer.num_training_batches)  # finite: our loaders have a length
             self._batches_progress = Progress(n, f"epoch {self.global_epoch + 1} batch", log.info, every_s=30.0,
                                               offset=self.epoch_batch(0))
 
@@ -208,7 +209,9 @@ class PretrainModule(L.LightningModule):
         keys = ("contrastive", "cls_vision", "cls_report", "gaze", "loss")
         vec = torch.stack([losses[k].detach().float() if k in losses else torch.tensor(float("nan"), device=self.device)
                            for k in keys])
-        rows = self.all_gather(vec).reshape(-1, len(keys))
+        gathered = self.all_gather(vec)
+        assert isinstance(gathered, torch.Tensor)
+        rows = gathered.reshape(-1, len(keys))
         out = {}
         for i, k in enumerate(keys):
             col = rows[:, i][~torch.isnan(rows[:, i])]

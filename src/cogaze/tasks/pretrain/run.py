@@ -40,7 +40,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import lightning as L
 import numpy as np
@@ -60,6 +60,15 @@ from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.module import EpochSampler, PretrainModule
 from cogaze.tasks.pretrain.pretrained import load_weights
 from cogaze.tasks.pretrain.recovery import SEGMENT, ResumePoint, find_resume_point, reconcile_metrics
+
+
+class SampleSource(Protocol):
+    """What training reads samples from: a list of sample dicts or a lazy PretrainSamples."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
 
 log = logging.getLogger("cogaze.pretrain")
 
@@ -102,7 +111,8 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
         max_epochs=t.max_epochs if max_epochs is None else max_epochs, max_steps=max_steps,
         reload_dataloaders_every_n_epochs=int(reload_each_epoch),
         accelerator=t.accelerator, devices=_devices(t.devices), num_nodes=t.num_nodes, strategy=t.strategy,
-        precision=t.precision, accumulate_grad_batches=t.accumulate_grad_batches,
+        precision=t.precision,  # type: ignore[arg-type]  # a str checked by TrainerConfig
+        accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val or None,
         limit_train_batches=limit(t.limit_train_batches), limit_val_batches=limit(t.limit_val_batches),
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -110,7 +120,7 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
     )
 
 
-def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
+def positive_counts(samples: SampleSource) -> list[float]:
     """Per-class positive counts over the training samples (spec 1.3).
 
     Lazy sample sets (``cogaze.tasks.pretrain.samples.PretrainSamples``) answer from their records without
@@ -118,7 +128,8 @@ def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
     """
     if hasattr(samples, "label_matrix"):
         return samples.label_matrix().sum(0).astype(float).tolist()  # type: ignore[attr-defined]
-    return np.stack([np.asarray(s["labels"], dtype=np.float64) for s in samples]).sum(0).tolist()
+    labels = [np.asarray(samples[i]["labels"], dtype=np.float64) for i in range(len(samples))]
+    return np.stack(labels).sum(0).tolist()
 
 
 def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = False,
@@ -146,6 +157,7 @@ def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = Fa
     save_file(state, str(tmp / "model.safetensors"))
     atomic_write_json(tmp / "config.json", config_to_dict(module.config), default=None)
     epoch, batch = (module.global_epoch, module.batches_done) if mid_epoch else (module.global_epoch + 1, 0)
+    assert module.plateau is not None  # created in configure_optimizers
     torch.save({"optimizer": opt_state, "scheduler": module.plateau.state_dict(),
                 "epoch": epoch, "batch": batch, "global_step": module.total_steps,
                 "best_val": module.best_val, "strategy": type(strategy).__name__}, tmp / "state.pt")
@@ -171,8 +183,8 @@ def _epoch_end(run_dir: Path):  # noqa: ANN202
         name = f"epoch-{module.global_epoch + 1:04d}"
         val = module.last_val.get("loss")
         better = val is not None and val < module.best_val
-        if better:
-            module.best_val = val
+        if val is not None and better:
+            module.best_val = float(val)
         save_checkpoint(module, run_dir / "checkpoints" / name,  # every rank: the strategy gathers the state
                         info={"val": module.last_val})
         if not module.trainer.is_global_zero:
@@ -197,7 +209,7 @@ def _step_end(run_dir: Path, every: int, stop: int):  # noqa: ANN202
     return hook
 
 
-def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None,
+def _run(config: PretrainConfig, train: SampleSource, val: SampleSource, run_dir: Path, resume_state: dict | None,
          checkpoint: Path | None = None) -> dict:
     """Train with ``trainer.matmul_precision``; the process's previous setting is restored afterwards
     (it is global: left at "medium", later CPU matmuls of the caller would run in bf16)."""
@@ -209,7 +221,7 @@ def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, 
         torch.set_float32_matmul_precision(before)
 
 
-def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None,
+def _train(config: PretrainConfig, train: SampleSource, val: SampleSource, run_dir: Path, resume_state: dict | None,
            checkpoint: Path | None) -> dict:
     t = config.trainer
     tokenizer = load_tokenizer(config.model.tokenizer)
@@ -236,9 +248,9 @@ def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path
                           "DeepSpeed's own pickled checkpoint format; use ddp, or fsdp to shard the model")
     sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size,
                            skip=(module.epoch_offset, module.batch_offset * d.batch_size), batch=d.batch_size)
-    train_dl = DataLoader(train, batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
+    train_dl: DataLoader[Any] = DataLoader(cast(Any, train), batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
                           drop_last=True, num_workers=d.num_workers)
-    val_dl = DataLoader(val, batch_size=d.val_batch_size or d.batch_size, shuffle=False,
+    val_dl: DataLoader[Any] | None = DataLoader(cast(Any, val), batch_size=d.val_batch_size or d.batch_size, shuffle=False,
                         collate_fn=collate, num_workers=d.num_workers) if len(val) else None
     if t.max_epochs - done > 0:
         with warnings.catch_warnings():
@@ -260,7 +272,7 @@ def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path
     return summary
 
 
-def fit(config: PretrainConfig, train_samples: Sequence[dict[str, Any]], val_samples: Sequence[dict[str, Any]],
+def fit(config: PretrainConfig, train_samples: SampleSource, val_samples: SampleSource,
         run_dir: str | Path) -> dict[str, Any]:
     """Train a fresh run into ``run_dir`` on in-memory samples (docs/batch.md); returns the summary."""
     run_dir = Path(run_dir)
@@ -281,7 +293,7 @@ def fit(config: PretrainConfig, train_samples: Sequence[dict[str, Any]], val_sam
     return _run(config, train_samples, val_samples, run_dir, None)
 
 
-def resume(run_dir: str | Path, train_samples: Sequence[dict[str, Any]], val_samples: Sequence[dict[str, Any]],
+def resume(run_dir: str | Path, train_samples: SampleSource, val_samples: SampleSource,
            overrides: Sequence[str] = (), point: ResumePoint | None = None) -> dict[str, Any]:
     """Continue ``run_dir`` from its newest intact checkpoint, mid-epoch ones included (same config;
     ``overrides`` e.g. ``trainer.max_epochs=20`` or ``trainer.stop_after_steps=0``).
