@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.records import view_index
 from cogaze.errors import ConfigError
-from cogaze.models.backbones import PreprocessConfig
+from cogaze.models.backbones import BackboneConfig, PreprocessConfig
 from cogaze.models.cogaze import CoGazeModel, ModelConfig
 from cogaze.models.hub import model_file, where
 from cogaze.models.interface import ImageFeatures
@@ -40,11 +40,11 @@ def image_geometry(config: ModelConfig) -> ImageGeometry:
     vision = config.vision
     explicit = vision.preprocess
     if explicit.is_set():
-        return _explicit_geometry(explicit)
+        return _same_size(_explicit_geometry(explicit), vision, "model.vision.preprocess")
     if vision.source:
         found = model_file(vision.source, "preprocessor_config.json")
         if found is not None:
-            return ImageGeometry.from_processor_config(found)
+            return _same_size(ImageGeometry.from_processor_config(found), vision, found)
         legacy = _cogaze_backbone_geometry(vision.source)
         if legacy is not None:
             return legacy
@@ -61,6 +61,19 @@ def image_geometry(config: ModelConfig) -> ImageGeometry:
 
         size = image_size_of(_config(vision))
     return ImageGeometry(size=size, mean=DEFAULT_MEAN, std=DEFAULT_STD)
+
+
+def _same_size(geometry: ImageGeometry, vision: BackboneConfig, found: Path | str) -> ImageGeometry:
+    """The processor's size must be the backbone config's image_size (the patch grid is computed from it)."""
+    from cogaze.models.backbones import _config
+
+    expected = getattr(_config(vision), "image_size", None)
+    if isinstance(expected, (list, tuple)):
+        expected = expected[0]
+    if expected and int(expected) != geometry.size:
+        raise ConfigError(f"{found}: the processor crops {geometry.size} px but the backbone config says image_size "
+                          f"{expected}: set model.vision.config.image_size={geometry.size} (or fix the processor config)")
+    return geometry
 
 
 def _explicit_geometry(pre: PreprocessConfig) -> ImageGeometry:
