@@ -16,6 +16,7 @@ from __future__ import annotations
 from cogaze.api.downstream import finetune, retrieve, zeroshot
 from cogaze.api.explain import explain_image
 from cogaze.api.loading import load_encoder, load_report_model
+from cogaze.api.official import import_official
 from cogaze.api.reports import evaluate_reports, generate, report_items, train_report
 from cogaze.api.sources import DataSource
 from cogaze.data.dataset import load_dataset
@@ -30,6 +31,7 @@ __all__ = [
     "finetune",
     "generate",
     "get_dataset",
+    "import_official",
     "load_dataset",
     "load_downstream",
     "load_encoder",

@@ -169,10 +169,10 @@ class PretrainedCoGaze:
         ids, mask = self._tok([c for c, _ in ctx])
         has_ctx = torch.tensor([h for _, h in ctx], dtype=torch.bool) & self.model.config.use_context
         ctx_feats = self.model.encode_text(ids, mask)
-        latents, _ = self.model.encoder(x_all, ctx_feats, mask, has_ctx)
+        latents, context_latents = self.model.encoder(x_all, ctx_feats, mask, has_ctx)
         pooled = latents.mean(1)
         return ImageFeatures(pooled=pooled, latents=latents, patches=x_all[:, 1:], grid=self.grid,
-                             logits=self.model.heads.vision(pooled))
+                             logits=self.model.heads.vision(pooled), context_latents=context_latents)
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str], kind: str = "report") -> torch.Tensor:

@@ -26,6 +26,7 @@ from cogaze.models.report_decoder import ReportDecoder, TextCodec, build_gpt2_co
 from cogaze.tasks.report_generation.baselines import nearest_training_index, predicted_diseases
 from cogaze.tasks.report_generation.config import ReportGenConfig
 from cogaze.tasks.report_generation.items import (
+    MEMORIES,
     FeatureBank,
     ReportItem,
     drop_empty_targets,
@@ -112,6 +113,8 @@ def check_task(config: ReportGenConfig) -> None:
     """The task is 'findings' or 'structured', and the LLM prompt agrees with it."""
     if config.task not in TASKS:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}")
+    if config.memory not in MEMORIES:
+        raise ConfigError(f"memory must be one of {', '.join(MEMORIES)}, got {config.memory!r}")
     if config.variant == "llm" and config.llm.task != config.task:
         raise ConfigError(f"task={config.task!r} but llm.task={config.llm.task!r}: the LLM prompt must match the task "
                           f"(set llm.task={config.task})")
@@ -188,8 +191,8 @@ def train_report_generator(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    train_bank = precompute_features(encoder, train_items, tcfg.feature_batch_size)
-    val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size) if val_items else None
+    train_bank = precompute_features(encoder, train_items, tcfg.feature_batch_size, config.memory)
+    val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size, config.memory) if val_items else None
     torch.manual_seed(tcfg.seed)
     model, tokenizer, groups = _build(config, tokenizer, train_bank.latents.shape[-1])
     if config.init_from:
@@ -244,7 +247,7 @@ def _generate_all(gen: ReportGenerator, bank: FeatureBank, subjects: Sequence[st
 def generate_reports(generator: ReportGenerator, encoder: VisionLanguageEncoder | None, items: Sequence[ReportItem],
                      out_csv: str | Path, num_beams: int | None = None, batch_size: int = 16) -> list[str]:
     """Generate a report per item and write the CSV ``cogaze evaluate reports`` reads (atomically)."""
-    bank = precompute_features(encoder, items, batch_size)
+    bank = precompute_features(encoder, items, batch_size, generator.config.memory)
     hyps = _generate_all(generator, bank, [it.subject_id for it in items], batch_size, num_beams)
     write_reports_csv(out_csv, [it.dicom_id for it in items], [generator.reference(it.target) for it in items], hyps)
     return hyps
@@ -266,7 +269,7 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
     config = load_config(ReportGenConfig, run_dir / "config.yaml")
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
     train_items = drop_empty_targets(train_items)
-    bank = precompute_features(encoder, train_items, batch_size)
+    bank = precompute_features(encoder, train_items, batch_size, config.memory)
     torch.manual_seed(config.train.seed)
     model, tokenizer, _ = _build(config, tokenizer, bank.latents.shape[-1])
     missing = set(load_file(str(run_dir / "model.safetensors"))) - {n for n, _ in model.named_parameters()}
