@@ -102,7 +102,7 @@ def test_cxr_bert_layout_gives_its_bert_trunk(tmp_path, monkeypatch, caplog):
         else:
             assert torch.equal(value, saved["bert." + key]), key  # every other trunk tensor is CXR-BERT's
     assert "cls_projection_head.* (6 tensors)" in caplog.text and "cls.* (" in caplog.text
-    assert "bert.encoder.layer.4-5" in caplog.text and "word embeddings newly initialised" in caplog.text
+    assert "bert.encoder.layer.4-5" in caplog.text and "word embeddings sized for the cogaze tokenizer" in caplog.text
     # a checkpoint whose trunk is not found under the expected names is refused, not left at random init
     renamed = {k.replace("bert.", "roberta.", 1): v for k, v in saved.items()}
     from safetensors.torch import save_file

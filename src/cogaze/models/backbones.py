@@ -89,7 +89,7 @@ def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
             problem = f"the folder {spec.source} has no config.json"
         raise ConfigError(f"cannot build {spec.model_type} backbone: {problem}")
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             if spec.source:
                 return cls.from_pretrained(spec.source, **kwargs)
             return cls(**kwargs)
@@ -99,7 +99,7 @@ def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' own load tables and model-type notes: cogaze checks and logs what loaded."""
     from transformers.utils import logging as hf_logging
 
@@ -118,7 +118,7 @@ def _model(spec: BackboneConfig, cfg: Any, role: str, **kwargs: Any) -> nn.Modul
     if not spec.source:
         return AutoModel.from_config(cfg, **kwargs)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model, info = AutoModel.from_pretrained(spec.source, config=cfg, ignore_mismatched_sizes=True,
                                                     output_loading_info=True, **kwargs)
     except Exception as err:  # noqa: BLE001 - pickle refusal, damaged files, missing files: one clear message
@@ -144,8 +144,8 @@ def _check_loaded(role: str, source: str, info: dict[str, Any], cfg: Any) -> Non
     if unused:
         log.info("%s backbone %s: not used from its checkpoint: %s", role, source, unused)
     if allowed:
-        log.info("%s backbone %s: word embeddings newly initialised for the cogaze tokenizer (%d ids)", role, source,
-                 int(getattr(cfg, "vocab_size", 0)))
+        log.info("%s backbone %s: word embeddings sized for the cogaze tokenizer (%d ids), not taken from it", role,
+                 source, int(getattr(cfg, "vocab_size", 0)))
 
 
 def _group_keys(keys: Iterable[str]) -> str:

@@ -6,7 +6,7 @@ trainable parameter (spec 4), named after their modules. The documented key map,
 =====================================================  ===============================================
 theirs                                                  ours
 =====================================================  ===============================================
-image_encoder.*                                         vision_backbone.*  (normally absent: frozen)
+image_encoder.*                                         compared with model.vision.source, not loaded
 text_encoder.[bert.]{embeddings,encoder}.*              text_encoder.{embeddings,encoder}.*
 image_projector.add_pos_embed.pos_embed  (V, 1, D)      encoder.vision_projector.view_embedding.weight (V, D)
 image_projector.add_pos_embed.pos_norm.weight           encoder.vision_projector.norm.weight
@@ -43,7 +43,6 @@ from cogaze.models.checkpoint_file import read_state_dict
 
 _P = r"perceiver\.layers\.(\d+)\."
 _RULES: list[tuple[str, str]] = [
-    (r"image_encoder\.(.+)", r"vision_backbone.\1"),
     (r"text_encoder\.(?:bert\.)?((?:embeddings|encoder)\..+)", r"text_encoder.\1"),
     (r"image_projector\.add_pos_embed\.pos_embed", "encoder.vision_projector.view_embedding.weight"),
     (r"image_projector\.add_pos_embed\.pos_norm\.weight", "encoder.vision_projector.norm.weight"),
@@ -81,7 +80,8 @@ def map_key(name: str) -> str | None:
 
 # Keys of theirs that are never used, on purpose (module docstring): listed as "ignored", not "unmapped".
 IGNORED = re.compile(r"(?:module\.|model\.)?(?:perceiver\.latents|text_encoder\.(?:cls\.|cls_projection_head\.|"
-                     r"(?:bert\.)?pooler\.))")
+                     r"(?:bert\.)?pooler\.|(?:bert\.)?embeddings\.position_ids\Z))")
+_IMAGE_ENCODER = re.compile(r"(?:module\.|model\.)?image_encoder\.(.+)")
 
 
 @dataclass
@@ -93,14 +93,15 @@ class OfficialLoadReport:
     ignored: list[str] = field(default_factory=list)  # their keys never used on purpose (IGNORED)
     shape_mismatch: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # our trainable params not in their checkpoint
-    backbone: dict[str, torch.Tensor] = field(default_factory=dict)  # their frozen image encoder, in our names
+    backbone: dict[str, torch.Tensor] = field(default_factory=dict)  # their frozen image encoder (its own names)
 
 
 def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> OfficialLoadReport:
     """Copy every mappable trainable tensor of ``state`` (their names) into ``model``; report the rest.
 
     Their frozen image encoder (``image_encoder.*``) is not loaded: the backbone comes from
-    ``model.vision.source``; those tensors are returned in ``report.backbone`` for a comparison.
+    ``model.vision.source``; those tensors (names of the transformers version that saved them) are returned
+    in ``report.backbone`` for :func:`backbone_differences`.
     """
     ours = model.state_dict()
     report = OfficialLoadReport()
@@ -108,6 +109,9 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Off
     for name, value in state.items():
         if IGNORED.match(name):
             report.ignored.append(name)
+            continue
+        if (image := _IMAGE_ENCODER.match(name)) is not None:
+            report.backbone[image.group(1)] = value
             continue
         target = map_key(name)
         if target is None or target not in ours:
@@ -117,9 +121,6 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Off
             value = value.squeeze(1)
         if tuple(value.shape) != tuple(ours[target].shape):
             report.shape_mismatch.append(f"{name} {tuple(value.shape)} -> {target} {tuple(ours[target].shape)}")
-            continue
-        if target.startswith("vision_backbone."):
-            report.backbone[target] = value
             continue
         new[target] = value
         report.loaded.append(target)
@@ -131,6 +132,33 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Off
 def load_official_checkpoint(model: nn.Module, path: str | Path) -> OfficialLoadReport:
     """Read their checkpoint safely (safetensors, or ``torch.load(weights_only=True)``) and load it."""
     return load_official_state(model, read_state_dict(path))
+
+
+def backbone_differences(backbone: nn.Module, theirs: dict[str, torch.Tensor]) -> list[str]:
+    """Where their saved image encoder differs from ``backbone`` (empty list: the same weights).
+
+    Their names are those of the transformers version that saved them (Dinov2's attention was renamed
+    since): transformers itself maps them, by loading them into a copy of ``backbone``'s class.
+    """
+    if not theirs:
+        return []
+    from cogaze.models.backbones import quiet_transformers
+
+    try:
+        with quiet_transformers():
+            copy, info = type(backbone).from_pretrained(None, config=backbone.config, state_dict=theirs,
+                                                        output_loading_info=True)
+    except Exception as err:  # noqa: BLE001 - any failure to read them is a difference worth naming
+        return [f"image_encoder.* cannot be loaded as {type(backbone).__name__} ({type(err).__name__}: {err})"]
+    out = [f"{k} (not in the checkpoint's image encoder)" for k in sorted(info.get("missing_keys", []))]
+    out += [f"image_encoder.{k} (not in model.vision.source)" for k in sorted(info.get("unexpected_keys", []))]
+    ours = backbone.state_dict()
+    for name, value in copy.state_dict().items():
+        mine = ours[name].float()
+        if value.shape != mine.shape or not torch.allclose(value.float(), mine, rtol=1e-4, atol=1e-6):
+            diff = "shape" if value.shape != mine.shape else f"max |difference| {float((value.float() - mine).abs().max()):.3g}"
+            out.append(f"{name} ({diff})")
+    return out
 
 
 def view_table_key(state: dict[str, torch.Tensor]) -> str | None:

@@ -29,7 +29,13 @@ from cogaze.data.records import VIEW_POSITIONS
 from cogaze.errors import ConfigError
 from cogaze.io import atomic_write_json, current_umask
 from cogaze.models.cogaze import CoGazeModel, resolve_text_vocab
-from cogaze.models.official import OfficialLoadReport, load_official_state, reorder_views, view_table_key
+from cogaze.models.official import (
+    OfficialLoadReport,
+    backbone_differences,
+    load_official_state,
+    reorder_views,
+    view_table_key,
+)
 from cogaze.models.pretrained import image_geometry
 from cogaze.models.tokenizer import load_tokenizer, raw_tokenizer
 from cogaze.resources import config_path as shipped_config
@@ -76,30 +82,20 @@ def load_checked(model: CoGazeModel, state: dict[str, torch.Tensor], source: str
         if any("view_embedding" in s for s in report.shape_mismatch):
             hint = "\n  (the view table: pass the authors' view dictionary with --view-dict to map its rows)"
         problems.append(listing("tensors whose shape differs from the model the config builds (checkpoint -> "
-                               "cogaze)", report.shape_mismatch) + hint)
+                               "cogaze)", sorted(report.shape_mismatch)) + hint)
     if report.missing:
         problems.append(listing("trainable parameters the checkpoint does not have (they would stay randomly "
-                               "initialised)", report.missing))
+                               "initialised)", sorted(report.missing)))
     if report.unmapped and not allow_unmapped:
         problems.append(listing("checkpoint keys cogaze does not know (--allow-unmapped imports without them)",
-                               report.unmapped))
-    differing = _backbone_differences(model, report.backbone)
+                               sorted(report.unmapped)))
+    differing = backbone_differences(model.vision_backbone, report.backbone)
     if differing:
         problems.append(listing("image-encoder tensors that differ from model.vision.source (the checkpoint was "
                                "trained on another vision backbone)", differing))
     if problems:
         raise ConfigError(f"{source}: cannot import:\n" + "\n".join(problems))
     return report, notes
-
-
-def _backbone_differences(model: CoGazeModel, theirs: dict[str, torch.Tensor]) -> list[str]:
-    ours = model.state_dict()
-    out = []
-    for name, value in sorted(theirs.items()):
-        mine = ours[name].float()
-        if not torch.allclose(value.float(), mine, rtol=1e-4, atol=1e-6):
-            out.append(f"{name} (max |difference| {float((value.float() - mine).abs().max()):.3g})")
-    return out
 
 
 def sha256(path: str | Path) -> str:

@@ -71,6 +71,9 @@ def build_decoder(report_config: str | Path | None, overrides: Sequence[str], to
     if config.variant != "decoder":
         raise ConfigError(f"the official report checkpoint is the DistilGPT2 decoder: the report config must have "
                           f"variant: decoder, not {config.variant!r}")
+    if config.memory != "vision+context":
+        raise ConfigError(f"the official decoder attends to [vision latents; context latents]: the report config must "
+                          f"have memory: vision+context, not {config.memory!r}")
     codec = TextCodec(tokenizer)
     gcfg = build_gpt2_config(config.decoder, codec.vocab_size, codec.eos_id, codec.eos_id, codec.pad_id)
     return config, ReportDecoder(gcfg, latent_dim)
@@ -93,10 +96,10 @@ def import_report(checkpoint: str | Path, out: str | Path, pretrain_checkpoint: 
     problems = []
     if drep.missing:
         problems.append(listing("decoder parameters the checkpoint does not have (they would stay randomly "
-                               "initialised; the decoder sizes come from the report config)", drep.missing))
+                               "initialised; the decoder sizes come from the report config)", sorted(drep.missing)))
     if drep.unmapped and not allow_unmapped:
         problems.append(listing("decoder keys that do not fit the decoder the report config builds "
-                               "(--allow-unmapped imports without them)", drep.unmapped))
+                               "(--allow-unmapped imports without them)", sorted(drep.unmapped)))
     if problems:
         raise ConfigError(f"{checkpoint}: cannot import:\n" + "\n".join(problems))
     source = {"pretrain_checkpoint": str(Path(pretrain_checkpoint).resolve()),
