@@ -59,9 +59,10 @@ class ReportGenerator:
         sim = nearest_training_index(feats.pooled, subjects, self.train_bank.pooled, self.train_subjects)
         dis = predicted_diseases(feats.logits, cfg.disease_threshold, CHEXPERT_CLASSES) or [[] for _ in subjects]
         window = self.model.context_window  # type: ignore[attr-defined]
+        chat = getattr(self.model, "chat", None)
         return [build_prompt(self.tokenizer, cfg, feats.latents.shape[1],
                              None if s is None else self.train_targets[s], dis[i],
-                             None if targets is None else targets[i], window) for i, s in enumerate(sim)]
+                             None if targets is None else targets[i], window, chat) for i, s in enumerate(sim)]
 
     @property
     def structured(self) -> bool:
@@ -195,6 +196,9 @@ def train_report_generator(
     val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size, config.memory) if val_items else None
     torch.manual_seed(tcfg.seed)
     model, tokenizer, groups = _build(config, tokenizer, train_bank.latents.shape[-1])
+    if config.variant == "llm" and not config.llm.lora_targets:  # record what the architecture chose
+        config.llm.lora_targets = list(model.lora_targets)
+        save_config(config, run_dir / "config.yaml")
     if config.init_from:
         n = init_from_run(model, config.init_from)
         log.info("initialised %d weight tensors from %s", n, config.init_from)
