@@ -38,7 +38,7 @@ def import_pretrain(checkpoint: str | Path, out: str | Path, config: str | Path 
     pconfig, tokenizer, model = build_model(config, overrides)
     report, notes = load_checked(model, state, str(checkpoint), view_dict, allow_unmapped)
     info = provenance("pretrain", checkpoint, report, notes, config=str(config or DEFAULT_CONFIG))
-    write_run(out, pconfig, tokenizer, model, info)
+    write_run(out, pconfig, model, info)
     return {"run": str(out), "tensors": len(report.loaded), "ignored": sorted(report.ignored),
             "unmapped_not_imported": sorted(report.unmapped), "image_encoder_in_checkpoint": len(report.backbone),
             "views": notes.get("views")}

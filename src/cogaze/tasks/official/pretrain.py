@@ -106,8 +106,7 @@ def sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def write_run(out: str | Path, config: PretrainConfig, tokenizer: Any, model: CoGazeModel,
-              provenance: dict[str, Any]) -> Path:
+def write_run(out: str | Path, config: PretrainConfig, model: CoGazeModel, provenance: dict[str, Any]) -> Path:
     """Write the run folder ``out`` atomically (a temporary sibling renamed into place)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -121,7 +120,6 @@ def write_run(out: str | Path, config: PretrainConfig, tokenizer: Any, model: Co
             shutil.copytree(tok_src, tmp / "tokenizer")
         else:  # a hub id: the run keeps its own copy
             raw_tokenizer(config.model.tokenizer).save_pretrained(str(tmp / "tokenizer"))
-        del tokenizer
         config.model.tokenizer = str((out / "tokenizer").resolve())
         record_sources(config.model, tmp)
         save_config(config, tmp / "config.yaml")

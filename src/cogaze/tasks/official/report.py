@@ -109,7 +109,7 @@ def import_report(checkpoint: str | Path, out: str | Path, pretrain_checkpoint: 
                     "prefix": prefix, "loaded": len(drep.loaded), "dropped_buffers": len(drep.dropped_buffers),
                     "unmapped_not_imported": sorted(drep.unmapped), "encoder_run": "../encoder"}
     out.mkdir(parents=True, exist_ok=True)
-    write_run(out / "encoder", pconfig, tokenizer, model, encoder_info)
+    write_run(out / "encoder", pconfig, model, encoder_info)
     _write_report_run(out / "report", rconfig, tokenizer, decoder, decoder_info)
     return {"encoder": str(out / "encoder"), "report": str(out / "report"), "encoder_tensors": len(report.loaded),
             "decoder_tensors": len(drep.loaded), "heads_from_pretrain_checkpoint": heads,
