@@ -111,7 +111,7 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def _model(spec: BackboneConfig, cfg: Any, role: str, **kwargs: Any) -> nn.Module:
+def _model(spec: BackboneConfig, cfg: Any, role: str, **kwargs: Any) -> Any:  # a transformers PreTrainedModel
     from transformers import AutoModel
 
     quiet_local_model_bars()  # no "Loading weights" bar per model built
@@ -170,7 +170,7 @@ def _group_keys(keys: Iterable[str]) -> str:
     return ", ".join(parts)
 
 
-def build_vision_backbone(spec: BackboneConfig) -> nn.Module:
+def build_vision_backbone(spec: BackboneConfig) -> Any:  # a transformers PreTrainedModel
     """The frozen vision encoder (eval mode, ``requires_grad=False``)."""
     model = _model(spec, _config(spec), "vision")
     model.eval()
@@ -178,7 +178,7 @@ def build_vision_backbone(spec: BackboneConfig) -> nn.Module:
     return model
 
 
-def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad_token_id: int) -> nn.Module:
+def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad_token_id: int) -> Any:
     """A BERT-like trunk with the first ``num_layers`` layers and ``vocab_size`` word embeddings.
 
     A checkpoint of a model with heads (CXR-BERT's ``CXRBertModel``: ``bert.*`` trunk, MLM head ``cls.*``,

@@ -146,8 +146,8 @@ def backbone_differences(backbone: nn.Module, theirs: dict[str, torch.Tensor]) -
 
     try:
         with quiet_transformers():
-            copy, info = type(backbone).from_pretrained(None, config=backbone.config, state_dict=theirs,
-                                                        output_loading_info=True)
+            copy, info = type(backbone).from_pretrained(  # type: ignore[attr-defined]  # a PreTrainedModel
+                None, config=backbone.config, state_dict=theirs, output_loading_info=True)
     except Exception as err:  # noqa: BLE001 - any failure to read them is a difference worth naming
         return [f"image_encoder.* cannot be loaded as {type(backbone).__name__} ({type(err).__name__}: {err})"]
     out = [f"{k} (not in the checkpoint's image encoder)" for k in sorted(info.get("missing_keys", []))]

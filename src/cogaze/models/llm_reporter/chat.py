@@ -116,9 +116,8 @@ def lora_targets(model: nn.Module, cfg: LLMConfig) -> list[str]:
     model_type = getattr(getattr(model, "config", None), "model_type", "")
     found = [t for t in TABLE.get(model_type, []) if t in leaves]
     if not found:
-        query = sorted({_QUERY.search(n).group(1) for n in linear if _QUERY.search(n)})
-        value = sorted({_VALUE.search(n).group(1) for n in linear if _VALUE.search(n)})
-        fused = sorted({_FUSED.search(n).group(1) for n in linear if _FUSED.search(n)})
+        query, value, fused = (sorted({m.group(1) for n in linear if (m := rx.search(n))})
+                               for rx in (_QUERY, _VALUE, _FUSED))
         found = query + value if query and value else fused
     if not found:
         raise ConfigError(f"cannot tell which layers of {cfg.lm!r} ({model_type}) are the attention's query and value "

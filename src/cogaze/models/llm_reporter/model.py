@@ -47,7 +47,7 @@ class LLMReporter(nn.Module):
                    for n, m in lm.named_modules())
         self.lm = get_peft_model(lm, lora_config(cfg, self.lora_targets, fan_in_fan_out=conv))
         self.chat = chat
-        hidden = lm.config.hidden_size
+        hidden = int(getattr(lm.config, "hidden_size"))  # noqa: B009  # lm is a transformers PreTrainedModel
         self.adapter = nn.Linear(latent_dim, hidden)
         self.cfg = cfg
         self.pad_id, self.eot_id = pad_id, eot_id
