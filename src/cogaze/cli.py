@@ -38,6 +38,7 @@ def _register() -> None:
     from cogaze.commands.explain import explain
     from cogaze.commands.gaze import gaze
     from cogaze.commands.label import label
+    from cogaze.commands.official import import_official
     from cogaze.commands.phantom import phantom
     from cogaze.commands.predict import predict
     from cogaze.commands.pretrain import pretrain
@@ -58,6 +59,7 @@ def _register() -> None:
     cli.add_command(pretrain)
     cli.add_command(evaluate)
     cli.add_command(label)
+    cli.add_command(import_official)
     cli.add_command(serve)
     cli.add_command(tokenizer)
     for command in (zeroshot, retrieve, finetune, train_report, generate):

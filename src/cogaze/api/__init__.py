@@ -28,6 +28,7 @@ from cogaze.api.evaluation import (
 )
 from cogaze.api.explain import explain_image
 from cogaze.api.loading import load_encoder, load_report_model
+from cogaze.api.official import import_official
 from cogaze.api.predict import PredictInput, Prediction, Predictor, SentenceMap, load_predictor, predict
 from cogaze.api.predict_files import collect_inputs, predict_paths, predict_to_folder, write_predictions
 from cogaze.api.reports import generate, report_items, train_report
@@ -53,6 +54,7 @@ __all__ = [
     "finetune",
     "generate",
     "get_dataset",
+    "import_official",
     "load_dataset",
     "load_downstream",
     "load_encoder",

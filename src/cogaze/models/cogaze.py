@@ -234,6 +234,9 @@ def resolve_text_vocab(config: ModelConfig, tokenizer: Any) -> ModelConfig:
     """Fill ``vocab_size`` and ``pad_token_id`` from the tokenizer when left at their defaults."""
     if config.vocab_size <= 0:
         config.vocab_size = len(tokenizer)
+    elif config.vocab_size < len(tokenizer):
+        raise ConfigError(f"model.vocab_size={config.vocab_size} is smaller than the tokenizer's {len(tokenizer)} ids "
+                          "(set model.vocab_size=0 to take the tokenizer's length)")
     if config.pad_token_id < 0:
         config.pad_token_id = int(tokenizer.pad_token_id)
     return config

@@ -211,6 +211,10 @@ def _save(backbone: Any, cfg: BackboneTrainConfig, result: BackboneResult) -> No
     try:
         backbone.save_pretrained(tmp, safe_serialization=True)
         save_config(cfg, tmp / "train_config.yaml")
+        # the preprocessing it was trained with, read back by every model built on it (never a guess)
+        geometry = ImageGeometry(size=image_size_of(backbone.config), mean=(cfg.mean[0], cfg.mean[1], cfg.mean[2]),
+                                 std=(cfg.std[0], cfg.std[1], cfg.std[2]))
+        atomic_write_json(tmp / "preprocessor_config.json", geometry.processor_config())
         info = {"best_epoch": result.best_epoch, "best_val_mean_auroc": result.best_val_auroc,
                 "n_train": result.n_train, "n_val": result.n_val, "history": result.history}
         atomic_write_json(tmp / "backbone_train.json", info)

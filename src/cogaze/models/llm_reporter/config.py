@@ -17,8 +17,12 @@ class LLMConfig:
     lora_alpha: int = help_field(16, help="LoRA alpha")
     lora_dropout: float = help_field(0.1, help="LoRA dropout")
     lora_targets: list[str] = help_field(
-        default_factory=lambda: ["q_proj", "v_proj"], help="module names LoRA is applied to"
+        default_factory=list, help="module names LoRA is applied to; empty = the attention's query and value "
+        "projections of the LM's architecture (q_proj, v_proj for Llama as the paper; c_attn for GPT-2)"
     )
+    prompt_format: str = help_field(
+        "auto", help="'auto' (the tokenizer's chat template when it has one, else the Llama-3 format), "
+        "'template' (require the chat template) or 'llama3' (the markers in `chat`)")
     adapter_lr_divisor: float = help_field(5.0, help="the adapter trains at lr / this (reference code)")
     num_beams: int = help_field(3, help="beam width at generation (the paper: 3)")
     max_new_tokens: int = help_field(100, help="maximum generated tokens (the paper: 100)")
@@ -38,5 +42,6 @@ class LLMConfig:
             "header_end": "<|end_header_id|>",
             "end_of_turn": "<|eot_id|>",
         },
-        metadata={"help": "chat-format marker strings (Llama-3 defaults); keys begin, header_start, header_end, end_of_turn"},
+        metadata={"help": "marker strings of the Llama-3 format (prompt_format=llama3, or a tokenizer without a chat "
+                          "template); keys begin, header_start, header_end, end_of_turn"},
     )

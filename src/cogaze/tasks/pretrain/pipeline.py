@@ -26,7 +26,9 @@ from cogaze.errors import ConfigError, DataError, OnError
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
 from cogaze.logs import show_progress
 from cogaze.models.backbones import build_vision_backbone
+from cogaze.models.hub import looks_local
 from cogaze.models.pretrained import image_geometry, patch_grid
+from cogaze.models.tokenizer import raw_tokenizer
 from cogaze.tasks.pretrain.config import PretrainConfig
 from cogaze.tasks.pretrain.feature_cache import FeatureCache, build_feature_cache
 from cogaze.tasks.pretrain.recovery import find_resume_point
@@ -46,13 +48,24 @@ def _copy_tokenizer(config: PretrainConfig, run_dir: Path) -> None:
         if not src.is_dir() and dst.is_dir():
             config.model.tokenizer = str(dst.resolve())
         return
-    if not src.is_dir():
-        raise ConfigError(
-            f"tokenizer folder {src} not found: train one with `cogaze tokenizer train DATA_DIR --out {src}` "
-            "or set model.tokenizer=DIR"
-        )
+    missing = (f"tokenizer folder {src} not found: train one with `cogaze tokenizer train DATA_DIR --out {src}` "
+               "or set model.tokenizer=DIR (or a hub id such as gpt2 whose files are in the Hugging Face cache)")
+    hub_id = not src.is_dir() and not looks_local(config.model.tokenizer)
+    if not src.is_dir() and not hub_id:
+        raise ConfigError(missing)
     tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".tokenizer."))
-    shutil.copytree(src, tmp, dirs_exist_ok=True)
+    try:
+        if hub_id:  # a hub id (local Hugging Face cache first): the run keeps its own copy
+            try:
+                tokenizer = raw_tokenizer(config.model.tokenizer)
+            except ConfigError as err:
+                raise ConfigError(f"{missing}; as a hub id: {err}") from None
+            tokenizer.save_pretrained(str(tmp))
+        else:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if dst.exists():
         shutil.rmtree(dst)
     os.replace(tmp, dst)

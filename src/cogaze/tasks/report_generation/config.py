@@ -34,6 +34,10 @@ class ReportGenConfig:
     init_from: str = help_field(
         "", help="report-generation run folder whose trained weights initialise this run (the paper fine-tunes "
         "the structured decoder from the free-text run); '' = fresh initialisation")
+    memory: str = help_field(
+        "vision", help="what the report model reads from the encoder: 'vision' (the vision latents) or "
+        "'vision+context' (the vision latents followed by the latents that queried the image - context latents, "
+        "or the image latent without context: 2 x 128 rows, the paper's decoders, spec 5.1/5.2)")
     decoder: DecoderConfig = field(default_factory=DecoderConfig, metadata={"help": "GPT-2 decoder settings"})
     llm: LLMConfig = field(default_factory=LLMConfig, metadata={"help": "LLM + LoRA settings"})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation settings"})

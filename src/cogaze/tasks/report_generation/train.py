@@ -26,6 +26,7 @@ from cogaze.tasks.checkpoints import save_safetensors, verify_safetensors
 from cogaze.tasks.report_generation.baselines import nearest_training_index, predicted_diseases
 from cogaze.tasks.report_generation.config import ReportGenConfig
 from cogaze.tasks.report_generation.items import (
+    MEMORIES,
     FeatureBank,
     ReportItem,
     drop_empty_targets,
@@ -58,9 +59,10 @@ class ReportGenerator:
         sim = nearest_training_index(feats.pooled, subjects, self.train_bank.pooled, self.train_subjects)
         dis = predicted_diseases(feats.logits, cfg.disease_threshold, CHEXPERT_CLASSES) or [[] for _ in subjects]
         window = self.model.context_window
+        chat = getattr(self.model, "chat", None)
         return [build_prompt(self.tokenizer, cfg, feats.latents.shape[1],
                              None if s is None else self.train_targets[s], dis[i],
-                             None if targets is None else targets[i], window) for i, s in enumerate(sim)]
+                             None if targets is None else targets[i], window, chat) for i, s in enumerate(sim)]
 
     @property
     def structured(self) -> bool:
@@ -112,6 +114,8 @@ def check_task(config: ReportGenConfig) -> None:
     """The task is 'findings' or 'structured', and the LLM prompt agrees with it."""
     if config.task not in TASKS:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}")
+    if config.memory not in MEMORIES:
+        raise ConfigError(f"memory must be one of {', '.join(MEMORIES)}, got {config.memory!r}")
     if config.variant == "llm" and config.llm.task != config.task:
         raise ConfigError(f"task={config.task!r} but llm.task={config.llm.task!r}: the LLM prompt must match the task "
                           f"(set llm.task={config.task})")
@@ -188,10 +192,13 @@ def train_report_generator(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    train_bank = precompute_features(encoder, train_items, tcfg.feature_batch_size)
-    val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size) if val_items else None
+    train_bank = precompute_features(encoder, train_items, tcfg.feature_batch_size, config.memory)
+    val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size, config.memory) if val_items else None
     torch.manual_seed(tcfg.seed)
     model, tokenizer, groups = _build(config, tokenizer, train_bank.latents.shape[-1])
+    if config.variant == "llm" and not config.llm.lora_targets:  # record what the architecture chose
+        config.llm.lora_targets = list(model.lora_targets)
+        save_config(config, run_dir / "config.yaml")
     if config.init_from:
         n = init_from_run(model, config.init_from)
         log.info("initialised %d weight tensors from %s", n, config.init_from)
@@ -244,7 +251,7 @@ def _generate_all(gen: ReportGenerator, bank: FeatureBank, subjects: Sequence[st
 def generate_reports(generator: ReportGenerator, encoder: VisionLanguageEncoder | None, items: Sequence[ReportItem],
                      out_csv: str | Path, num_beams: int | None = None, batch_size: int = 16) -> list[str]:
     """Generate a report per item and write the CSV ``cogaze evaluate reports`` reads (atomically)."""
-    bank = precompute_features(encoder, items, batch_size)
+    bank = precompute_features(encoder, items, batch_size, generator.config.memory)
     hyps = _generate_all(generator, bank, [it.subject_id for it in items], batch_size, num_beams)
     write_reports_csv(out_csv, [it.dicom_id for it in items], [generator.reference(it.target) for it in items], hyps)
     return hyps
@@ -269,7 +276,7 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
     train_items = drop_empty_targets(train_items)
     if train_items:
-        bank = precompute_features(encoder, train_items, batch_size)
+        bank = precompute_features(encoder, train_items, batch_size, config.memory)
     else:
         dim = getattr(encoder, "embed_dim", None)
         if not isinstance(dim, int):
