@@ -141,7 +141,7 @@ def load_predictor(checkpoint: Any, report_model: str | Path | None = None, inde
     ``cogaze train-report`` run, and the similar-case index: a dataset folder (its ``index_splits``
     encoded now), an index saved by :meth:`SimilarCaseIndex.save` (``.json`` / ``.safetensors``) or an
     index object. With an index, an LLM reporter draws its prompt's similar case from it."""
-    from cogaze.tasks.report_generation import ReportItem
+    from cogaze.tasks.report_generation import FeatureBank
     from cogaze.tasks.similar_cases import SimilarCaseIndex, build_similar_case_index
 
     if top_k < 1:
@@ -167,10 +167,14 @@ def load_predictor(checkpoint: Any, report_model: str | Path | None = None, inde
             raise ConfigError(f"index {path}: neither a dataset folder nor a saved index (.json / .safetensors)")
     generator = None
     if report_model is not None:
-        bank = [] if index is None else [
-            ReportItem(i, s, r, latents=index.pooled[k][None]) for k, (i, s, r) in
-            enumerate(zip(index.ids, index.subjects, index.reports))]
-        generator = load_report_model(report_model, encoder, bank)
+        generator = load_report_model(report_model, encoder, [])
+        if index is not None:
+            # The generator's similar-case lookup reads only the pooled features, subjects and reports of its
+            # bank (the LLM's "similar report" prompt line): the index already holds them.
+            pooled = index.pooled.float()
+            generator.train_bank = FeatureBank(pooled[:, None], pooled, None)
+            generator.train_subjects = list(index.subjects)
+            generator.train_targets = list(index.reports)
         generator.model.to(device)
     return Predictor(encoder, generator, index, device, top_k, fixations, seed, num_beams, sources)
 
