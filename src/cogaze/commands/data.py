@@ -74,11 +74,11 @@ def summary(directory: str, json_out: str | None, on_error: str) -> None:
 @verbosity_options
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str), help="Store folder.")
-@click.option("--size", type=int, default=518, show_default=True,
+@click.option("--size", type=click.IntRange(min=1), default=518, show_default=True,
               help="Shortest edge of the stored images: the model's input size (Rad-DINO: 518).")
-@click.option("--workers", type=int, default=0, show_default=True,
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Decoding processes (0 = one per CPU core).")
-@click.option("--shard-images", type=int, default=1024, show_default=True, help="Images per shard file.")
+@click.option("--shard-images", type=click.IntRange(min=1), default=1024, show_default=True, help="Images per shard file.")
 @click.option("--exact-decode", is_flag=True,
               help="Decode JPEGs at full size (default: DCT-scaled decode, within the tolerance of docs/scaling.md).")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,

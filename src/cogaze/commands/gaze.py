@@ -19,9 +19,9 @@ def gaze() -> None:
 @click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("gaze.safetensors"),
               show_default=True, help="Cache file to write (safetensors).")
-@click.option("--grid", type=int, default=37, show_default=True,
+@click.option("--grid", type=click.IntRange(min=1), default=37, show_default=True,
               help="Patch grid side (37 for Rad-DINO at 518 px / patch 14; 14 for tiny configs).")
-@click.option("--image-size", type=int, default=518, show_default=True,
+@click.option("--image-size", type=click.IntRange(min=1), default=518, show_default=True,
               help="Image side S after resize-shortest-edge + centre crop (must match the encoder).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Heatmap option override, e.g. --set lead_s=0.5 --set screen.distance_mm=650 (repeatable).")
@@ -49,8 +49,8 @@ def build(data_dir: Path, out: Path, grid: int, image_size: int, overrides: tupl
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("gaze.safetensors"),
               show_default=True, help="Cache file to write (safetensors).")
-@click.option("--grid", type=int, default=37, show_default=True, help="Patch grid side.")
-@click.option("--image-size", type=int, default=518, show_default=True, help="Image side S (must match the encoder).")
+@click.option("--grid", type=click.IntRange(min=1), default=37, show_default=True, help="Patch grid side.")
+@click.option("--image-size", type=click.IntRange(min=1), default=518, show_default=True, help="Image side S (must match the encoder).")
 @click.option("--index", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="JSON object folder name -> dicom_id (default: the folder name is the dicom_id).")
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs are unchanged.")
