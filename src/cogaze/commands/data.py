@@ -6,6 +6,9 @@ import click
 
 from cogaze.logs import show_progress, verbosity_options
 
+MIN_IMAGE_SIDE = 16  # = cogaze.data.image_check.MIN_IMAGE_SIDE (not imported: the CLI starts without numpy)
+MAX_IMAGE_PIXELS = 89_478_485  # = cogaze.data.image_check.MAX_IMAGE_PIXELS (Pillow's limit)
+
 
 @click.group()
 def data() -> None:
@@ -19,28 +22,45 @@ def _load(directory, on_error, impression_only="use"):
 
 
 @data.command("validate")
+@verbosity_options
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="skip", show_default=True,
               help="skip: read on, then list every problem; raise: stop at the first one.")
 @click.option("--impression-only", type=click.Choice(["use", "skip"]), default="use", show_default=True,
               help="Studies with an IMPRESSION but no FINDINGS: use the impression as report text, or skip them.")
-def validate(directory: str, on_error: str, impression_only: str) -> None:
-    """Read dataset folder DIRECTORY with the loaders; print counts and every problem (exit 1 on errors)."""
+@click.option("--fast", is_flag=True,
+              help="Open image headers only (size, format) instead of decoding every image: quicker, but a file "
+                   "truncated after its header passes.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes checking images (0 = one per CPU core).")
+@click.option("--min-size", type=click.IntRange(min=1), default=MIN_IMAGE_SIDE, show_default=True,
+              help="Images whose shorter side is below this many pixels are errors.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=MAX_IMAGE_PIXELS, show_default=True,
+              help="Images with more pixels than this are errors (default: Pillow's decompression-bomb limit).")
+def validate(directory: str, on_error: str, impression_only: str, fast: bool, workers: int, min_size: int,
+             max_pixels: int) -> None:
+    """Read dataset folder DIRECTORY with the loaders and check every image; print counts and every problem
+    (exit 1 on errors)."""
+    from cogaze.data.image_check import ImageLimits
     from cogaze.data.summary import format_summary
+    from cogaze.data.validate import validate_dataset
+    from cogaze.errors import CogazeError
 
-    loaded = _load(directory, on_error, impression_only)
+    result = validate_dataset(directory, on_error, impression_only, decode=not fast,  # type: ignore[arg-type]
+                              limits=ImageLimits(min_size, max_pixels), workers=workers, progress=show_progress())
+    loaded = result.loaded
     click.echo(f"dataset {directory}: " + ", ".join(f"{k}={v}" for k, v in loaded.sources.items()))
     click.echo(format_summary(loaded.records))
+    how = "decoded" if result.decoded else "header read (--fast)"
+    click.echo(f"\nimages checked: {result.images_checked} ({how})")
     problems = loaded.problems
-    click.echo(f"\nwarnings: {len(problems.warnings)}")
+    click.echo(f"warnings: {len(problems.warnings)}")
     for message in problems.warnings:
         click.echo(f"  warning: {message}")
     click.echo(f"errors (items skipped): {problems.n_skipped}")
     for error in problems.skipped:
         click.echo(f"  error: {error}")
     if problems.n_skipped:
-        from cogaze.errors import CogazeError
-
         raise CogazeError(f"{directory}: {problems.n_skipped} data error(s) found (listed above)")
     click.echo("OK")
 

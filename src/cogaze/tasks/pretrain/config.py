@@ -69,3 +69,26 @@ class PretrainConfig:
     data: DataConfig = help_field(help="Data loading.", default_factory=DataConfig)
     optim: OptimConfig = help_field(help="Optimiser and scheduler.", default_factory=OptimConfig)
     trainer: TrainerConfig = help_field(help="Lightning Trainer.", default_factory=TrainerConfig)
+
+
+def train_batches_per_epoch(n_train: int, batch_size: int, world: int = 1, limit: float = 1.0) -> int:
+    """Optimizer-loop batches of one epoch: full batches of ``batch_size`` per rank over ``world`` ranks
+    (the remainder is dropped, as the pretraining sampler does), cut by ``trainer.limit_train_batches``
+    (a fraction <= 1 or a count > 1)."""
+    batches = n_train // (batch_size * world) if batch_size > 0 and world > 0 else 0
+    return min(batches, int(limit)) if limit > 1 else int(batches * limit)
+
+
+def check_trains(config: PretrainConfig, n_train: int, world: int = 1) -> int:
+    """Batches per epoch; a ConfigError naming the keys when a run would train zero steps."""
+    from cogaze.errors import ConfigError
+
+    d, t = config.data, config.trainer
+    batches = train_batches_per_epoch(n_train, d.batch_size, world, t.limit_train_batches)
+    if batches < 1:
+        ranks = f" x {world} ranks" if world > 1 else ""
+        raise ConfigError(
+            f"no training step would run: {n_train} training image(s), data.batch_size={d.batch_size}{ranks} and "
+            f"trainer.limit_train_batches={t.limit_train_batches:g} give 0 full batches per epoch (an incomplete "
+            f"last batch is dropped); lower data.batch_size to at most {max(n_train // world, 1)} or use more data")
+    return batches

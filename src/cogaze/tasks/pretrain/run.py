@@ -50,7 +50,7 @@ from cogaze.logs import tame_lightning
 from cogaze.models.cogaze import resolve_text_vocab
 from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.pretrain.collate import PretrainCollator
-from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.tasks.pretrain.config import PretrainConfig, check_trains
 from cogaze.tasks.pretrain.module import EpochSampler, PretrainModule
 
 log = logging.getLogger("cogaze.pretrain")
@@ -243,6 +243,7 @@ def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path
                           "DeepSpeed's own pickled checkpoint format; use ddp, or fsdp to shard the model")
     sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size,
                            skip=(module.epoch_offset, module.batch_offset * d.batch_size), batch=d.batch_size)
+    check_trains(config, len(train), trainer.world_size)
     train_dl = DataLoader(train, batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
                           drop_last=True, num_workers=d.num_workers)
     val_dl = DataLoader(val, batch_size=d.val_batch_size or d.batch_size, shuffle=False,
@@ -276,6 +277,7 @@ def fit(config: PretrainConfig, train_samples: Sequence[dict[str, Any]], val_sam
     run_dir.mkdir(parents=True, exist_ok=True)
     if not train_samples:
         raise ConfigError("fit: no training samples")
+    check_trains(config, len(train_samples))  # refuse a run of zero steps before writing anything
     tokenizer = load_tokenizer(config.model.tokenizer)
     resolve_text_vocab(config.model, tokenizer)
     if not config.model.loss.positive_counts:
