@@ -102,7 +102,7 @@ def summary(directory: str, json_out: str | None, on_error: str) -> None:
 @click.option("--exact-decode", is_flag=True,
               help="Decode JPEGs at full size (default: DCT-scaled decode, within the tolerance of docs/scaling.md).")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
-              help="Bad dataset rows: stop with an error, or skip and count them.")
+              help="Bad dataset rows and undecodable images: stop with an error, or skip and count them.")
 def prepare(directory: str, out: str, size: int, workers: int, shard_images: int, exact_decode: bool,
             on_error: str) -> None:
     """Decode every image of dataset folder DIRECTORY once into a memory-mapped store at --out.
@@ -120,10 +120,15 @@ def prepare(directory: str, out: str, size: int, workers: int, shard_images: int
         if rec.image_path is not None:
             seen.setdefault(rec.dicom_id, rec.image_path)
     result = prepare_store(list(seen.items()), out, size=size, fast=not exact_decode, workers=workers,  # type: ignore[arg-type]
-                           shard_images=shard_images, root=directory, progress=show_progress())
+                           shard_images=shard_images, root=directory, progress=show_progress(),
+                           on_error=on_error)  # type: ignore[arg-type]
     click.echo(ImageStore(out).describe())
     click.echo(f"{result.shards - result.reused_shards} shard(s) written, {result.reused_shards} kept from an "
                "earlier run")
+    n_skipped = loaded.problems.n_skipped + len(result.skipped)
+    if n_skipped:
+        click.echo(f"{n_skipped} item(s) skipped (--on-error skip): {loaded.problems.n_skipped} while loading, "
+                   f"{len(result.skipped)} image(s) that cannot be decoded")
 
 
 @data.command("verify-store")

@@ -18,12 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cogaze.data.images import DECODE_PIXEL_LIMIT, image_size, read_image, read_image_scaled
+from cogaze.data.images import DECODE_PIXEL_LIMIT, MIN_IMAGE_SIDE, image_size, read_image, read_image_scaled
 from cogaze.errors import DataError, Problems
 from cogaze.logs import show_progress
-
-MIN_IMAGE_SIDE = 16
-"""Images with a shorter side below this many pixels are flagged (a 1x1 'image' is a broken export)."""
 
 MAX_IMAGE_PIXELS = DECODE_PIXEL_LIMIT
 """Pillow's ``Image.MAX_IMAGE_PIXELS``: above it Pillow warns of a decompression bomb, above twice it refuses."""

@@ -21,6 +21,9 @@ import numpy as np
 from cogaze.errors import DataError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
+MIN_IMAGE_SIDE = 16
+"""Images with a shorter side below this many pixels are refused as model input (a 1x1 'image' is a broken
+export, not an X-ray) and flagged by ``cogaze data validate``."""
 DECODE_PIXEL_LIMIT = 89_478_485
 """Pillow's ``Image.MAX_IMAGE_PIXELS``; files above twice it are refused as decompression bombs."""
 
