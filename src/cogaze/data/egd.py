@@ -20,6 +20,7 @@ from cogaze.data.csvio import Row, Table, clean_id, read_table
 from cogaze.data.gaze_io import FixationCollector, as_float, read_json
 from cogaze.data.gaze_records import GazeReading, TimedSentence
 from cogaze.data.images import image_size
+from cogaze.data.paths import inside, path_component
 from cogaze.data.transcripts import sentences_from_words
 from cogaze.errors import DataError, OnError, Problems
 
@@ -46,6 +47,10 @@ def _fixation_rows(root: Path) -> dict[str, tuple[Path, list[Row]]]:
             dicom = row.id("DICOM_ID") if table.has("DICOM_ID") and row.get("DICOM_ID") else folder_id
             if dicom is None:
                 raise row.error("column 'DICOM_ID' is blank")
+            try:
+                path_component(dicom, "DICOM_ID")
+            except ValueError as err:
+                raise row.error(str(err)) from None
             groups.setdefault(dicom, (table.path, []))[1].append(row)
     return groups
 
@@ -64,7 +69,10 @@ def _size_for(dicom: str, sizes: Mapping[str, tuple[int, int]], master: dict[str
         return tuple(int(v) for v in sizes[dicom])  # type: ignore[return-value]
     rel = master.get(dicom)
     if rel:
-        base = image_root / rel
+        try:
+            base = inside(image_root, rel, f"master_sheet.csv path of {dicom}")
+        except ValueError as err:
+            raise DataError(str(err), image_root) from None
         for candidate in (base, base.with_suffix(".jpg"), base.with_suffix(".png"), base.with_suffix(".dcm")):
             if candidate.is_file():
                 return image_size(candidate)

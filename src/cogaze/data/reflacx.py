@@ -15,6 +15,7 @@ from pathlib import Path
 from cogaze.data.csvio import Row, read_table
 from cogaze.data.gaze_io import FixationCollector
 from cogaze.data.gaze_records import GazeReading, TimedSentence
+from cogaze.data.paths import path_component
 from cogaze.data.transcripts import sentences_from_words
 from cogaze.errors import DataError, OnError, Problems
 
@@ -115,6 +116,10 @@ def load_reflacx(root: str | Path, on_error: OnError = "raise",
                 rid = row.get("id")
                 if not rid:
                     raise row.error("column 'id' is blank")
+                try:
+                    path_component(rid, "reading id")
+                except ValueError as err:
+                    raise row.error(str(err)) from None
                 if rid in seen:
                     raise row.error(f"duplicate reading id {rid!r} (first: {seen[rid]})")
                 seen[rid] = f"{meta_path.name}, line {row.line}"

@@ -3,7 +3,7 @@
 Beyond the loaders' checks (every CSV row, report, transcript and fixation), it opens every image
 header and, unless ``decode=False``, decodes every image (in parallel, with a progress bar), flags
 images below the minimum side or above the pixel limit (:class:`~cogaze.data.image_check.ImageLimits`),
-and flags a dataset without images or with an empty train / val / test split.
+and flags empty train / val / test splits (a warning) and a dataset without any usable image (an error).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def validate_dataset(directory: str | Path, on_error: OnError = "skip", impressi
     """Load ``directory`` and check every image (see the module docstring).
 
     Every problem is reported under ``on_error`` (``skip``: collected in ``loaded.problems``, the
-    offending item left out; ``raise``: the first one raises). An empty split is an error too.
+    offending item left out; ``raise``: the first one raises).
     """
     loaded = load_dataset(directory, on_error=on_error, impression_only=impression_only)
     problems = loaded.problems
@@ -46,8 +46,11 @@ def validate_dataset(directory: str | Path, on_error: OnError = "skip", impressi
     kept = drop_broken_images(list(loaded.records), problems, decode=decode, limits=limits, workers=workers,
                               progress=progress)
     loaded.records = RecordSet(kept)
+    if not len(loaded.records):
+        what = "its metadata CSV lists no images" if not n_images else "none of its images is usable"
+        problems.report(DataError(f"the dataset has no images: {what}", directory))
     empty = [name for name in SPLITS if not len(loaded.records.split(name))]
-    for name in empty:
-        problems.report(DataError(f"split '{name}' has no usable images" + (
-            " (the metadata CSV lists no images)" if not n_images else ""), directory))
+    if empty and len(loaded.records):
+        problems.warn(f"{directory}: empty split(s): {', '.join(empty)} (no usable images; pretraining needs "
+                      "train, and val for validation; the tasks evaluate on test)")
     return Validation(loaded, n_images, decode, empty)
