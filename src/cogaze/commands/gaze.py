@@ -26,7 +26,10 @@ def gaze() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Heatmap option override, e.g. --set lead_s=0.5 --set screen.distance_mm=650 (repeatable).")
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs are unchanged.")
-def build(data_dir: Path, out: Path, grid: int, image_size: int, overrides: tuple[str, ...], force: bool) -> None:
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="Bad data rows (e.g. an implausible fixation): stop with an error, or skip and count them.")
+def build(data_dir: Path, out: Path, grid: int, image_size: int, overrides: tuple[str, ...], force: bool,
+          on_error: str) -> None:
     """Render every gaze reading of DATA_DIR (sentences + paragraph) into one patch-map cache."""
     from cogaze.config import load_config
     from cogaze.data.dataset import load_dataset
@@ -35,13 +38,16 @@ def build(data_dir: Path, out: Path, grid: int, image_size: int, overrides: tupl
     from cogaze.gaze.heatmaps import HeatmapOptions
 
     options = load_config(HeatmapOptions, overrides=list(overrides))
-    records = load_dataset(data_dir).records
+    loaded = load_dataset(data_dir, on_error=on_error)  # type: ignore[arg-type]
+    records = loaded.records
     result = build_gaze_cache(records, out, ImageGeometry(image_size), grid, options, force=force, progress=show_progress())
     c = result.counts
     state = "wrote" if result.rebuilt else "up to date:"
     click.echo(f"{state} {result.path} ({result.readings} readings, {result.rows} maps, grid {grid}x{grid}); "
                f"fixations kept {c.kept}/{c.total} (non-finite {c.non_finite}, bad duration {c.bad_duration}, "
                f"out of image {c.out_of_image}, outside shown image {c.outside_shown})")
+    if loaded.problems.n_skipped:
+        click.echo(f"{loaded.problems.n_skipped} bad item(s) skipped while loading (--on-error skip; listed above)")
 
 
 @gaze.command("authors")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cogaze.config import check_ranges
 from cogaze.data.dataset import load_dataset
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.image_check import drop_broken_images
@@ -161,6 +162,7 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
     ``gaze_cache`` / ``feature_cache``: where the caches live (default: inside ``run_dir``), so that
     several runs on one dataset (ablations, seeds) render and encode it once.
     """
+    check_ranges(config, "pretrain config")  # configs built in code skip load_config's checks
     run = Path(run_dir)
     if records is None:
         loaded = load_dataset(data_dir, on_error=on_error, impression_only=config.data.impression_only)
