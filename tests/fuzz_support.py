@@ -17,8 +17,6 @@ import struct
 import zlib
 from pathlib import Path
 
-import pytest
-
 from cogaze.cli import main
 
 KINDS = ("error", "skip", "flag")
@@ -111,13 +109,3 @@ def transcript(root: Path, dicom: str) -> Path:
 
 def edit_json(path: Path, change) -> None:  # noqa: ANN001 - a callable taking and returning the data
     path.write_text(json.dumps(change(json.loads(path.read_text()))), encoding="utf-8")
-
-
-@pytest.fixture(scope="session")
-def fuzz_phantom(tmp_path_factory) -> Path:
-    """One small phantom dataset (EGD and REFLACX included); cases damage copies of it."""
-    from cogaze.data.phantom.generate import generate_phantom
-
-    root = tmp_path_factory.mktemp("fuzz") / "phantom"
-    generate_phantom(root, n_patients=24, image_size=64, seed=3, gaze_fraction=0.5)
-    return root

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fuzz_support import (  # noqa: F401 - fuzz_phantom is a fixture
+from PIL import Image
+
+from fuzz_support import (
     copy_dataset,
     edit_json,
     egd_readings,
     expect,
     fuzz_kind,
-    fuzz_phantom,
     images_of,
     png_header,
     read_rows,
@@ -23,7 +24,6 @@ from fuzz_support import (  # noqa: F401 - fuzz_phantom is a fixture
     transcript,
     write_rows,
 )
-from PIL import Image
 
 VALIDATE = ["data", "validate", "{root}", "--workers", "1", "-q"]
 GAZE = ["gaze", "build", "{root}", "--out", "{tmp}/g.safetensors", "--grid", "8", "--image-size", "64", "-q"]
