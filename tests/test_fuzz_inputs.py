@@ -235,6 +235,13 @@ CASES = [
          r"\.jpg: image \S+: corrupt or unreadable image"),
     Case("prepare: 1x1 image", "error", lambda r: Image.new("L", (1, 1)).save(_first(r), format="JPEG"), PREPARE,
          1, r"image is only 1x1 pixels"),
+    # -- backbone train
+    Case("backbone train: broken images, --on-error skip", "skip", _two_broken,
+         ["backbone", "train", "{root}", "--out", "{tmp}/bb", "--on-error", "skip", "epochs=1", "-q"], 0,
+         r"(?s)(?=.*skipped: .*image file is empty)(?=.*2 item\(s\) skipped \(--on-error skip)"),
+    Case("backbone train: zero-byte image", "error", lambda r: _first(r).write_bytes(b""),
+         ["backbone", "train", "{root}", "--out", "{tmp}/bb", "epochs=1", "-q"], 1,
+         r"\.jpg: corrupt or unreadable image"),
     Case("prepare: --shard-images 0", "error", None, [*PREPARE, "--shard-images", "0"], 2,
          r"Invalid value for '--shard-images'"),
 ]
