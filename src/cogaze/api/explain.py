@@ -40,14 +40,15 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
         except ValueError as err:
             raise ConfigError(f"report: {err}") from None
         first = preds[0].prediction
+        shown: Any = preds
     else:
         first = predict_gaze(encoder, image, text, indication=indication, history=history, view=view)
-        preds = [first]
+        shown = first
     try:
         path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
     except ValueError as err:  # e.g. a predicted map without mass: no scanpath to draw from it
         raise DataError(f"no scanpath can be predicted for this image: {err}", image_path) from None
-    payload = write_explanation(preds, image, out_dir, scanpath=path)
+    payload = write_explanation(shown, image, out_dir, scanpath=path)
     out = Path(out_dir)
     names = payload.get("files") or [*(m["file"] for m in payload["maps"]),
                                      *([payload["scanpath_file"]] if payload.get("scanpath_file") else []), JSON_NAME]
