@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +88,7 @@ def check_images(paths: Sequence[str | Path], decode: bool = True, limits: Image
     out: list[DataError | None] = [None] * len(jobs)
     workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
     with tqdm(total=len(jobs), desc=desc, unit="img", disable=not show_progress(progress)) as bar:
+        results: Iterator[tuple[int, str | None]]
         if workers <= 1:
             results = map(_job, jobs)
         else:
