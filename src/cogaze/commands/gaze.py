@@ -46,7 +46,7 @@ def build(data_dir: Path, out: Path, grid: int, image_size: int, overrides: tupl
     click.echo(f"{state} {result.path} ({result.readings} readings, {result.rows} maps, grid {grid}x{grid}); "
                f"fixations kept {c.kept}/{c.total} (non-finite {c.non_finite}, bad duration {c.bad_duration}, "
                f"out of image {c.out_of_image}, outside shown image {c.outside_shown})")
-    if loaded.problems.n_skipped:
+    if on_error == "skip" and loaded.problems.n_skipped:  # under raise the first problem has stopped the load
         click.echo(f"{loaded.problems.n_skipped} bad item(s) skipped while loading (--on-error skip; listed above)")
 
 
