@@ -115,6 +115,10 @@ class PretrainModule(L.LightningModule):
         # Batches of epoch ``epoch_offset`` consumed before a mid-epoch checkpoint (0 at epoch ends).
         self.batch_offset = int(resume_state.get("batch", 0)) if resume_state else 0
         self.best_val = float(resume_state.get("best_val", float("inf"))) if resume_state else float("inf")
+        # Rows logged since the last epoch checkpoint (rank 0): each checkpoint stores them, so a lost or
+        # damaged metrics.jsonl can be rebuilt on resume (a mid-epoch resume starts from the stored ones).
+        self.epoch_rows: list[dict[str, Any]] = list(resume_state.get("metrics_rows") or []) \
+            if resume_state and self.batch_offset else []
         self.on_epoch_end_fn = on_epoch_end
         self.on_step_end_fn = on_step_end
         self.epochs_done = self.epoch_offset
@@ -147,6 +151,8 @@ class PretrainModule(L.LightningModule):
         return self.batches_done - self.epoch_batch(0) >= self.trainer.num_training_batches
 
     def _write(self, record: dict[str, Any]) -> None:
+        if self.trainer.is_global_zero:
+            self.epoch_rows.append(record)
         if self.metrics_path is not None and self.trainer.is_global_zero:
             with self.metrics_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -261,6 +267,7 @@ class PretrainModule(L.LightningModule):
             self._epochs_progress.step(self.epochs_done - self.epoch_offset, detail)
         if self.on_epoch_end_fn is not None:
             self.on_epoch_end_fn(self)
+        self.epoch_rows = []
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return finish_batch(batch, self.geometry)  # uint8 images are normalised on the device

@@ -31,6 +31,7 @@ from cogaze.models.backbones import build_vision_backbone
 from cogaze.models.pretrained import image_geometry, patch_grid
 from cogaze.tasks.pretrain.config import PretrainConfig, check_trains
 from cogaze.tasks.pretrain.feature_cache import FeatureCache, build_feature_cache
+from cogaze.tasks.pretrain.recovery import find_resume_point
 from cogaze.tasks.pretrain.run import fit, is_launch_rank_zero, resume
 from cogaze.tasks.pretrain.samples import PretrainSamples
 from cogaze.tasks.pretrain.sources import record_sources, resolve_sources
@@ -187,10 +188,11 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
 
 
 def resume_pretrain(run_dir: str | Path, overrides: tuple[str, ...] = (), on_error: OnError = "raise") -> dict[str, Any]:
-    """Continue a run from its last checkpoint, on the dataset folder recorded in its config."""
+    """Continue a run from its newest intact checkpoint, on the dataset folder recorded in its config."""
     from cogaze.config import load_config
 
     run = Path(run_dir)
+    point = find_resume_point(run, repair=is_launch_rank_zero())  # before reading the dataset: fail fast
     config = load_config(PretrainConfig, run / "config.yaml", overrides)
     resolve_sources(config.model, run)
     loaded = load_dataset(config.data.root, on_error=on_error, impression_only=config.data.impression_only)
@@ -199,4 +201,4 @@ def resume_pretrain(run_dir: str | Path, overrides: tuple[str, ...] = (), on_err
         log.warning("%d item(s) skipped while loading and checking %s (--on-error skip; each one logged above)",
                     loaded.problems.n_skipped, config.data.root)
     train, val = build_samples(config, records, run)
-    return resume(run, train, val, overrides)
+    return resume(run, train, val, overrides, point)

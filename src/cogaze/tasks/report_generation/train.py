@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from cogaze.config import save_config
 from cogaze.data.records import CHEXPERT_CLASSES
 from cogaze.errors import ConfigError, Problems
-from cogaze.io import atomic_path
 from cogaze.logs import Progress
 from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.models.llm_reporter import build_prompt, load_llm_reporter
 from cogaze.models.report_decoder import ReportDecoder, TextCodec, build_gpt2_config
+from cogaze.tasks.checkpoints import save_safetensors, verify_safetensors
 from cogaze.tasks.report_generation.baselines import nearest_training_index, predicted_diseases
 from cogaze.tasks.report_generation.config import ReportGenConfig
 from cogaze.tasks.report_generation.items import (
@@ -129,6 +128,7 @@ def init_from_run(model: torch.nn.Module, run_dir: str | Path) -> int:
     path = Path(run_dir) / "model.safetensors"
     if not path.is_file():
         raise ConfigError(f"init_from={run_dir}: no model.safetensors there (pass a `cogaze train-report` run folder)")
+    verify_safetensors(path)  # the sha256 written with it (files from before checksums pass unverified)
     state = load_file(str(path))
     ours = dict(model.named_parameters())
     bad = [f"{k} {'(not in this model)' if k not in ours else f'{tuple(v.shape)} != {tuple(ours[k].shape)}'}"
@@ -157,8 +157,7 @@ def _build(config: ReportGenConfig, tokenizer, latent_dim: int):
 def _save(path: Path, model: torch.nn.Module) -> None:
     # trainable parameters only (named_parameters lists a tied weight once; frozen LLM weights stay in the LM)
     state = {k: v.detach().contiguous() for k, v in model.named_parameters() if v.requires_grad}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+    save_safetensors(state, path)  # atomically, with the sha256 its loaders check
 
 
 def train_report_generator(
@@ -264,6 +263,7 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
     from cogaze.config import load_config
 
     run_dir = Path(run_dir)
+    verify_safetensors(run_dir / "model.safetensors")  # a flipped bit would load and change every report
     config = load_config(ReportGenConfig, run_dir / "config.yaml")
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
     train_items = drop_empty_targets(train_items)
