@@ -7,6 +7,7 @@ PY=${PYTHON:-python3}
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   $PY -m pip install -q "torch==2.13.0"
 fi
+# the dev extra includes pydicom-data (real DICOM files the tests read)
 $PY -m pip install -q -e ".[dev,eval,llm,radmetrics]"
 # RaTEScore's sentence splitter (medspacy) without its spaCy < 3.8 / numpy < 2 pins: medspacy and its
 # PyRuSH / QuickUMLS parts with --no-deps, their small pure dependencies normally.

@@ -39,6 +39,7 @@ def _register() -> None:
     from cogaze.commands.gaze import gaze
     from cogaze.commands.label import label
     from cogaze.commands.phantom import phantom
+    from cogaze.commands.predict import predict
     from cogaze.commands.pretrain import pretrain
     from cogaze.commands.reports import generate, train_report
     from cogaze.commands.tasks import finetune, retrieve, zeroshot
@@ -52,6 +53,7 @@ def _register() -> None:
     cli.add_command(demo)
     cli.add_command(explain)
     cli.add_command(gaze)
+    cli.add_command(predict)
     cli.add_command(pretrain)
     cli.add_command(evaluate)
     cli.add_command(label)

@@ -64,17 +64,28 @@ class PretrainedCoGaze:
         # evaluation and sentence grounding score many texts on one image, one call each.
         self._last_image: tuple[torch.Tensor, tuple[str, ...], int, torch.Tensor] | None = None
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (inputs are moved there)."""
+        return next(self.model.parameters()).device
+
+    def to(self, device: str | torch.device) -> PretrainedCoGaze:
+        """Move the model to ``device`` (in place); returns self."""
+        self.model.to(device)
+        self._last_image = None
+        return self
+
     # -- helpers ------------------------------------------------------------------------------------
     def _tok(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.tokenizer(list(texts), padding="longest", truncation=True,
                              max_length=self.model.config.max_text_length, return_tensors="pt",
                              add_special_tokens=False)
-        return enc["input_ids"], enc["attention_mask"]
+        return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
 
     def _views(self, views: Sequence[str], n: int) -> torch.Tensor:
         if len(views) != n:
             raise ValueError(f"got {len(views)} views for {n} images")
-        return torch.tensor([view_index(v) for v in views], dtype=torch.long)
+        return torch.tensor([view_index(v) for v in views], dtype=torch.long, device=self.device)
 
     def _patch_tokens(self, pixel_values: torch.Tensor, views: Sequence[str]) -> torch.Tensor:
         feats = self.model.encode_images(pixel_values)
@@ -87,12 +98,12 @@ class PretrainedCoGaze:
                       indications: Sequence[str] | None = None,
                       histories: Sequence[str] | None = None, context_format: str = "mimic") -> ImageFeatures:
         n = len(pixel_values)
-        x_all = self._patch_tokens(pixel_values, views)
+        x_all = self._patch_tokens(pixel_values.to(self.device), views)
         inds = list(indications) if indications is not None else [""] * n
         hists = list(histories) if histories is not None else [""] * n
         ctx = [context_string(i, h, context_format) for i, h in zip(inds, hists)]
         ids, mask = self._tok([c for c, _ in ctx])
-        has_ctx = torch.tensor([h for _, h in ctx], dtype=torch.bool) & self.model.config.use_context
+        has_ctx = torch.tensor([h for _, h in ctx], dtype=torch.bool, device=self.device) & self.model.config.use_context
         ctx_feats = self.model.encode_text(ids, mask)
         latents, _ = self.model.encoder(x_all, ctx_feats, mask, has_ctx)
         pooled = latents.mean(1)
@@ -131,6 +142,7 @@ class PretrainedCoGaze:
         if len(texts) != len(pixel_values):
             raise ValueError(f"got {len(texts)} texts for {len(pixel_values)} images")
         n = len(pixel_values)
+        pixel_values = pixel_values.to(self.device)
         if n and (n == 1 or pixel_values.stride(0) == 0) and len(set(views)) == 1:
             tokens = self._one_image_tokens(pixel_values, views)
         else:

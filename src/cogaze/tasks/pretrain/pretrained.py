@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from cogaze.config import load_config
 from cogaze.errors import ConfigError
 from cogaze.models.cogaze import CoGazeModel, resolve_text_vocab
@@ -12,8 +14,24 @@ from cogaze.models.pretrained import PretrainedCoGaze, image_geometry
 from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.checkpoints import verify_checkpoint
 from cogaze.tasks.pretrain.config import PretrainConfig
-from cogaze.tasks.pretrain.run import load_weights
 from cogaze.tasks.pretrain.sources import resolve_sources
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a safetensors checkpoint into ``model`` (the frozen backbone may be absent from it).
+
+    Lives here rather than beside the training loop so that loading a run for inference does not import
+    Lightning (seconds of start-up for `cogaze predict` and a server)."""
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - safetensors' own error types: report them with the file
+        raise ConfigError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("vision_backbone.")]
+    if missing or unexpected:
+        raise ConfigError(f"{path}: checkpoint does not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
 def load_pretrained(run_dir: str | Path, which: str = "best") -> PretrainedCoGaze:

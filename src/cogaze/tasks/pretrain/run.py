@@ -45,7 +45,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from cogaze.config import config_to_dict, load_config, save_config
@@ -58,6 +58,7 @@ from cogaze.tasks.checkpoints import write_manifest
 from cogaze.tasks.pretrain.collate import PretrainCollator
 from cogaze.tasks.pretrain.config import PretrainConfig, check_trains
 from cogaze.tasks.pretrain.module import EpochSampler, PretrainModule
+from cogaze.tasks.pretrain.pretrained import load_weights
 from cogaze.tasks.pretrain.recovery import SEGMENT, ResumePoint, find_resume_point, reconcile_metrics
 
 log = logging.getLogger("cogaze.pretrain")
@@ -154,18 +155,6 @@ def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = Fa
         shutil.rmtree(ckpt_dir)
     os.replace(tmp, ckpt_dir)
     return ckpt_dir
-
-
-def load_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a safetensors checkpoint into ``model`` (the frozen backbone may be absent from it)."""
-    try:
-        state = load_file(str(path))
-    except Exception as err:  # noqa: BLE001 - safetensors' own error types: report them with the file
-        raise ConfigError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("vision_backbone.")]
-    if missing or unexpected:
-        raise ConfigError(f"{path}: checkpoint does not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
 def _point_last(run_dir: Path, name: str, **info: Any) -> None:

@@ -255,7 +255,8 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
     """Rebuild a trained generator from ``run_dir`` (config.yaml, tokenizer/, model.safetensors).
 
     ``train_items`` are the training examples (their features are the similar-case bank of the LLM
-    variant; empty findings are dropped as in training).
+    variant; empty findings are dropped as in training). Without any, the bank is empty: the decoder
+    variant does not use it, and the LLM variant's prompt then states that no similar report is available.
     """
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
@@ -267,7 +268,14 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
     config = load_config(ReportGenConfig, run_dir / "config.yaml")
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
     train_items = drop_empty_targets(train_items)
-    bank = precompute_features(encoder, train_items, batch_size)
+    if train_items:
+        bank = precompute_features(encoder, train_items, batch_size)
+    else:
+        dim = getattr(encoder, "embed_dim", None)
+        if not isinstance(dim, int):
+            raise ConfigError("loading a report generator without training items needs an encoder (its embed_dim "
+                              "is the decoder's latent width)")
+        bank = FeatureBank(torch.zeros(0, 1, dim), torch.zeros(0, dim), None)
     torch.manual_seed(config.train.seed)
     model, tokenizer, _ = _build(config, tokenizer, bank.latents.shape[-1])
     missing = set(load_file(str(run_dir / "model.safetensors"))) - {n for n, _ in model.named_parameters()}
