@@ -42,6 +42,7 @@ def _register() -> None:
     from cogaze.commands.predict import predict
     from cogaze.commands.pretrain import pretrain
     from cogaze.commands.reports import generate, train_report
+    from cogaze.commands.serve import serve
     from cogaze.commands.tasks import finetune, retrieve, zeroshot
     from cogaze.commands.tokenizer import tokenizer
 
@@ -57,6 +58,7 @@ def _register() -> None:
     cli.add_command(pretrain)
     cli.add_command(evaluate)
     cli.add_command(label)
+    cli.add_command(serve)
     cli.add_command(tokenizer)
     for command in (zeroshot, retrieve, finetune, train_report, generate):
         cli.add_command(command)
