@@ -27,7 +27,7 @@ def _common(f):
                      "without Java) with a warning instead of failing.")(f)
     f = click.option("--keep-empty", is_flag=True, help="Score empty generated reports as empty text instead "
                      "of rejecting the file.")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed of resampling.")(f)
+    f = click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of resampling.")(f)
     f = click.option("--id-column", default="dicom_id", show_default=True)(f)
     f = click.option("--reference-column", default="reference_report", show_default=True)(f)
     f = click.option("--generated-column", default="generated_report", show_default=True)(f)
@@ -141,7 +141,7 @@ def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weig
 @verbosity_options
 @click.argument("a_csv", type=click.Path(dir_okay=False))
 @click.argument("b_csv", type=click.Path(dir_okay=False))
-@click.option("--permutations", type=int, default=1000, show_default=True, help="Randomisation replicates.")
+@click.option("--permutations", type=click.IntRange(min=1), default=1000, show_default=True, help="Randomisation replicates.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
 @_common
 def compare(a_csv: str, b_csv: str, permutations: int, json_out: str | None, **kw) -> None:

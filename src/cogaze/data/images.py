@@ -24,6 +24,11 @@ import numpy as np
 from cogaze.errors import DataError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
+MIN_IMAGE_SIDE = 16
+"""Images with a shorter side below this many pixels are refused as model input (a 1x1 'image' is a broken
+export, not an X-ray) and flagged by ``cogaze data validate``."""
+DECODE_PIXEL_LIMIT = 89_478_485
+"""Pillow's ``Image.MAX_IMAGE_PIXELS``; files above twice it are refused as decompression bombs."""
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -51,6 +56,10 @@ def _decode_dicom(source: Path | BinaryIO, path: str | Path) -> tuple[np.ndarray
         raise DataError(f"not a readable DICOM file: {err}", path) from None
     if "PixelData" not in ds:
         raise DataError("DICOM file has no pixel data", path)
+    pixels = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+    if pixels > 2 * DECODE_PIXEL_LIMIT:  # the limit Pillow applies to JPG/PNG files
+        raise DataError(f"image too large to decode safely: {ds.Columns}x{ds.Rows} = {pixels:,} pixels exceeds "
+                        f"{2 * DECODE_PIXEL_LIMIT:,}", path)
     try:
         arr = ds.pixel_array
     except Exception as err:  # pydicom raises many types (missing decoder plugins, truncated data)
@@ -104,15 +113,29 @@ def _pil_array(img) -> np.ndarray:  # noqa: ANN001 - an open PIL image
     return np.asarray(img.convert("L"), dtype=np.uint8).copy()
 
 
-def _read_pil(path: Path | BinaryIO, name: str | Path | None = None) -> np.ndarray:
+def _pil_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for files it cannot or will not decode (a decompression bomb included)."""
     from PIL import Image, UnidentifiedImageError
+
+    return UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError
+
+
+def _pil_error(err: BaseException, path: str | Path) -> DataError:
+    from PIL import Image
+
+    if isinstance(err, Image.DecompressionBombError):
+        return DataError(f"image too large to decode safely: {err}", path)
+    return DataError(f"corrupt or unreadable image: {err}", path)
+
+
+def _read_pil(path: Path | BinaryIO, name: str | Path | None = None) -> np.ndarray:
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             return _pil_array(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        where = name if name is not None else path if isinstance(path, str | Path) else None
-        raise DataError(f"corrupt or unreadable image: {err}", where) from None
+    except _pil_errors() as err:
+        raise _pil_error(err, name if name is not None else path) from None  # type: ignore[arg-type]
 
 
 DRAFT_OVERSAMPLE = 2
@@ -136,17 +159,17 @@ def read_image_scaled(path: str | Path, shortest_edge: int | None,
             or _has_dicom_preamble(path):
         arr = read_image(path)
         return arr, (int(arr.shape[1]), int(arr.shape[0]))
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             width, height = int(img.size[0]), int(img.size[1])
-            if img.format == "JPEG":
+            if img.format == "JPEG" and min(width, height) > 0:
                 scale = oversample * shortest_edge / min(width, height)
                 img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))
             return _pil_array(img), (width, height)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"corrupt or unreadable image: {err}", path) from None
+    except _pil_errors() as err:
+        raise _pil_error(err, path) from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -177,13 +200,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
             return int(ds.Columns), int(ds.Rows)
         except Exception as err:  # any parse failure of the header
             raise DataError(f"not a readable DICOM file: {err}", path) from None
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             return img.size
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"corrupt or unreadable image: {err}", path) from None
+    except _pil_errors() as err:
+        raise _pil_error(err, path) from None
 
 
 def _has_dicom_preamble(path: Path) -> bool:

@@ -22,6 +22,7 @@ from safetensors.numpy import load_file, save_file
 from tqdm import tqdm
 
 from cogaze.checksums import Fingerprint
+from cogaze.config import check_ranges
 from cogaze.data.gaze_records import GazeReading
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.records import ImageRecord
@@ -104,6 +105,9 @@ def build_gaze_cache(
     """Render every gaze reading of ``records`` into ``out``; skipped when the fingerprint matches."""
     out = Path(out)
     opts = options or HeatmapOptions()
+    check_ranges(opts, "heatmap options")
+    if not 1 <= int(grid) <= geometry.size:
+        raise ConfigError(f"grid = {grid} is out of range: allowed >= 1 and <= the image size {geometry.size}")
     readings = _readings(records)
     settings = _settings(geometry, grid, opts, min_fraction)
     fp = fingerprint(readings, settings)

@@ -59,18 +59,19 @@ class BackboneTrainConfig:
     model_type: str = help_field("resnet", "transformers model_type of the backbone (resnet, convnext, dinov2, vit).")
     config: dict[str, Any] = help_field(help="Config keys of the randomly initialised backbone (conv models "
                                         "must name image_size).", default_factory=_phantom_resnet)
-    epochs: int = help_field(16, "Training epochs (cosine learning-rate decay to 0 over them).")
-    batch_size: int = help_field(32, "Images per step.")
-    lr: float = help_field(6e-3, "AdamW peak learning rate.")
-    weight_decay: float = help_field(0.01, "AdamW weight decay.")
-    max_shift: int = help_field(6, "Random-shift augmentation: up to this many pixels in x and y (0 = none).")
+    epochs: int = help_field(16, "Training epochs (cosine learning-rate decay to 0 over them).", ge=1)
+    batch_size: int = help_field(32, "Images per step.", ge=1)
+    lr: float = help_field(6e-3, "AdamW peak learning rate.", gt=0, le=10)
+    weight_decay: float = help_field(0.01, "AdamW weight decay.", ge=0)
+    max_shift: int = help_field(6, "Random-shift augmentation: up to this many pixels in x and y (0 = none).", ge=0)
     frontal_only: bool = help_field(False, "Train on PA/AP images only (default: every view).")
-    seed: int = help_field(0, "Seed of initialisation, shuffling and augmentation.")
+    seed: int = help_field(0, "Seed of initialisation, shuffling and augmentation.", ge=0, le=2**32 - 1)
     mean: list[float] = help_field(help="Per-channel normalisation mean (images scaled to [0, 1] first); default "
                                    "= what CoGaze applies to a backbone without a processor config "
-                                   "(cogaze.models.pretrained.DEFAULT_MEAN).", default_factory=lambda: list(DEFAULT_MEAN))
+                                   "(cogaze.models.pretrained.DEFAULT_MEAN).", default_factory=lambda: list(DEFAULT_MEAN),
+                                       ge=0, le=1, min_items=1)
     std: list[float] = help_field(help="Per-channel normalisation std (DEFAULT_STD).",
-                                  default_factory=lambda: list(DEFAULT_STD))
+                                  default_factory=lambda: list(DEFAULT_STD), gt=0, min_items=1)
 
 
 @dataclass

@@ -38,11 +38,11 @@ class RetrievalConfig:
 
     classes: list[str] = help_field(help="label columns to sample from (one label per item)",
                                     default_factory=lambda: list(RETRIEVAL_CLASSES))
-    per_class: int = help_field(200, help="items sampled per class (5x200: 200)")
-    seed: int = help_field(0, help="seed of the per-class draw")
-    ks: list[int] = help_field(help="cut-offs K for P@K and R@K", default_factory=lambda: [1, 5, 10])
+    per_class: int = help_field(200, help="items sampled per class (5x200: 200)", ge=1)
+    seed: int = help_field(0, help="seed of the per-class draw", ge=0, le=2**32 - 1)
+    ks: list[int] = help_field(help="cut-offs K for P@K and R@K", default_factory=lambda: [1, 5, 10], ge=1, min_items=1)
     sample_file: str | None = help_field(None, help="reuse a sample written by an earlier run (JSON)")
-    batch_size: int = help_field(32, help="images / reports per encoder call")
+    batch_size: int = help_field(32, help="images / reports per encoder call", ge=1)
     device: str = help_field("cpu", help="torch device for the encoder")
 
 

@@ -47,8 +47,8 @@ class ZeroShotConfig:
         help="label column -> prompt class, where the names differ (default: case-insensitive match)",
         default_factory=dict,
     )
-    logit_scale: float = help_field(1 / 0.07, help="cosine multiplier before the two-way softmax (exp(s1))")
-    batch_size: int = help_field(32, help="images per encoder call")
+    logit_scale: float = help_field(1 / 0.07, help="cosine multiplier before the two-way softmax (exp(s1))", gt=0)
+    batch_size: int = help_field(32, help="images per encoder call", ge=1)
     device: str = help_field("cpu", help="torch device for the encoder")
 
 

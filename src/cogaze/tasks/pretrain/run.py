@@ -56,7 +56,7 @@ from cogaze.models.cogaze import resolve_text_vocab
 from cogaze.models.tokenizer import load_tokenizer
 from cogaze.tasks.checkpoints import write_manifest
 from cogaze.tasks.pretrain.collate import PretrainCollator
-from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.tasks.pretrain.config import PretrainConfig, check_trains
 from cogaze.tasks.pretrain.module import EpochSampler, PretrainModule
 from cogaze.tasks.pretrain.pretrained import load_weights
 from cogaze.tasks.pretrain.recovery import SEGMENT, ResumePoint, find_resume_point, reconcile_metrics
@@ -248,6 +248,7 @@ def _train(config: PretrainConfig, train: SampleSource, val: SampleSource, run_d
                           "DeepSpeed's own pickled checkpoint format; use ddp, or fsdp to shard the model")
     sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size,
                            skip=(module.epoch_offset, module.batch_offset * d.batch_size), batch=d.batch_size)
+    check_trains(config, len(train), trainer.world_size)
     train_dl: DataLoader[Any] = DataLoader(cast(Any, train), batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
                           drop_last=True, num_workers=d.num_workers)
     val_dl: DataLoader[Any] | None = DataLoader(cast(Any, val), batch_size=d.val_batch_size or d.batch_size, shuffle=False,
@@ -283,6 +284,7 @@ def fit(config: PretrainConfig, train_samples: SampleSource, val_samples: Sample
     run_dir.mkdir(parents=True, exist_ok=True)
     if not train_samples:
         raise ConfigError("fit: no training samples")
+    check_trains(config, len(train_samples))  # refuse a run of zero steps before writing anything
     tokenizer = load_tokenizer(config.model.tokenizer)
     resolve_text_vocab(config.model, tokenizer)
     if not config.model.loss.positive_counts:
