@@ -7,7 +7,8 @@ PY=${PYTHON:-python3}
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('2.13.0') else 1)" 2>/dev/null; then
   $PY -m pip install -q "torch==2.13.0"
 fi
-$PY -m pip install -q -e ".[dev,eval,llm,radmetrics]"
+# the dev extra includes pydicom-data (real DICOM files the tests read); serve: `cogaze serve` (FastAPI, uvicorn)
+$PY -m pip install -q -e ".[dev,eval,llm,radmetrics,serve]"
 # RaTEScore's sentence splitter (medspacy) without its spaCy < 3.8 / numpy < 2 pins: medspacy and its
 # PyRuSH / QuickUMLS parts with --no-deps, their small pure dependencies normally.
 if ! $PY -c "import medspacy" 2>/dev/null; then
@@ -29,5 +30,13 @@ if ! command -v java >/dev/null 2>&1; then
     (apt-get update -qq && apt-get install -y -qq default-jre-headless) || echo "warning: could not install Java; METEOR will be unavailable" >&2
   else
     echo "warning: java not found; install a JRE (e.g. apt-get install default-jre-headless) for METEOR" >&2
+  fi
+fi
+# The browser test of `cogaze serve` (tests/test_serve_browser.py) drives headless Chromium via selenium.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "warning: could not install Chromium; the browser test of cogaze serve will be skipped" >&2
+  else
+    echo "warning: chromium/chromedriver not found; install them (e.g. apt-get install chromium chromium-driver) for the browser test of cogaze serve" >&2
   fi
 fi

@@ -1,6 +1,7 @@
-"""The house rules, checked: layers point one way (import-linter), small modules, thin commands."""
+"""The house rules, checked: layers point one way (import-linter), mypy clean, small modules, thin commands."""
 
 import ast
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,15 @@ def test_layers_point_one_way():
     proc = subprocess.run([exe], cwd=SRC.parents[1], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "0 broken" in proc.stdout
+
+
+def test_mypy_clean(tmp_path):
+    """`mypy` (configured in pyproject.toml) finds no type error in src/cogaze."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.fail("mypy not installed: `pip install -e .[dev]` (scripts/install.sh) installs it")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache")], cwd=SRC.parents[1],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
 
 def test_no_module_over_400_lines():

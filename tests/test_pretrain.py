@@ -106,7 +106,8 @@ def test_fit_writes_run_folder_and_resume_is_exact(tok, tmp_path):
     assert summary["epochs"] == 3 and "retrieval_top1" in summary and "contrastive" in summary["val"]
     assert full["val"]["loss"] == summary["val"]["loss"]
     ck = tmp_path / "full" / "checkpoints" / "epoch-0003"
-    assert {p.name for p in ck.iterdir()} == {"model.safetensors", "config.json", "state.pt"}
+    assert {p.name for p in ck.iterdir()} == {"model.safetensors", "config.json", "state.pt", "metrics.jsonl",
+                                             "checkpoint.json"}
 
     fit(_config(tok, epochs=1), train, val, tmp_path / "part")
     with pytest.raises(ConfigError, match="already holds a run"):

@@ -38,9 +38,12 @@ def _register() -> None:
     from cogaze.commands.explain import explain
     from cogaze.commands.gaze import gaze
     from cogaze.commands.label import label
+    from cogaze.commands.official import import_official
     from cogaze.commands.phantom import phantom
+    from cogaze.commands.predict import predict
     from cogaze.commands.pretrain import pretrain
     from cogaze.commands.reports import generate, train_report
+    from cogaze.commands.serve import serve
     from cogaze.commands.tasks import finetune, retrieve, zeroshot
     from cogaze.commands.tokenizer import tokenizer
 
@@ -52,9 +55,12 @@ def _register() -> None:
     cli.add_command(demo)
     cli.add_command(explain)
     cli.add_command(gaze)
+    cli.add_command(predict)
     cli.add_command(pretrain)
     cli.add_command(evaluate)
     cli.add_command(label)
+    cli.add_command(import_official)
+    cli.add_command(serve)
     cli.add_command(tokenizer)
     for command in (zeroshot, retrieve, finetune, train_report, generate):
         cli.add_command(command)

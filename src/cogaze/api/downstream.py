@@ -58,13 +58,14 @@ def retrieve(encoder: Any, data_dir: str | Path, split: str = "test", per_class:
              classes: Sequence[str] | None = None, sample_file: str | Path | None = None,
              overrides: Sequence[str] = (), store: str | Path | None = None) -> Any:
     """Image -> report retrieval on a class-balanced sample of a dataset folder; returns a RetrievalResult."""
-    from cogaze.config import load_config
+    from cogaze.config import check_ranges, load_config
     from cogaze.tasks.retrieval import RetrievalConfig, run_retrieval
 
     config = load_config(RetrievalConfig, None, list(overrides))
     config.per_class, config.seed = per_class, seed
     config.classes = list(classes or []) or config.classes
     config.sample_file = None if sample_file is None else str(sample_file)
+    check_ranges(config, "retrieve")
     encoder = _encoder(encoder)
     items = DataSource(data_dir=data_dir, store=store).classification(encoder, split, config.classes)
     return run_retrieval(encoder, items, config)
@@ -79,7 +80,7 @@ def finetune(encoder: Any, source: DataSource, task: str, fractions: Sequence[in
     On a downstream dataset each fraction reads its own split file; on a dataset folder the train split is
     subsampled. Segmentation on a dataset split without masks is refused (it would score all-zero masks).
     """
-    from cogaze.config import load_config
+    from cogaze.config import check_ranges, load_config
     from cogaze.tasks.classification import ClassificationConfig, run_classification
     from cogaze.tasks.segmentation import SegmentationConfig, run_segmentation
 
@@ -106,6 +107,7 @@ def finetune(encoder: Any, source: DataSource, task: str, fractions: Sequence[in
     config: Any = load_config(ClassificationConfig if task == "classification" else SegmentationConfig,
                               None, list(overrides))
     config.fractions, config.seeds = frac_list, list(range(seeds))
+    check_ranges(config, "finetune (--fractions / --seeds)")
     if task == "classification":
         config.mode = "linear_probe" if mode == "linear" else "finetune"
     else:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cogaze.api.loading import load_encoder
-from cogaze.errors import ConfigError
+from cogaze.errors import ConfigError, DataError
 
 
 def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, text: str | None = None,
@@ -18,6 +18,7 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
     ``encoder``: an encoder or a pretraining run folder. Returns the explanation dict with ``files``: the
     paths written.
     """
+    from cogaze.data.image_check import ImageLimits
     from cogaze.data.images import read_image
     from cogaze.data.records import parse_view
     from cogaze.explain.predict import ground_report, predict_gaze, scanpath_from_prediction
@@ -32,17 +33,22 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
     if isinstance(encoder, str | Path):
         encoder = load_encoder(encoder)
     image = read_image(image_path)
+    ImageLimits().check(image.shape[1], image.shape[0], image_path)
     if report is not None:
         try:
             preds = ground_report(encoder, image, report, view=view, indication=indication, history=history)
         except ValueError as err:
             raise ConfigError(f"report: {err}") from None
         first = preds[0].prediction
+        shown: Any = preds
     else:
         first = predict_gaze(encoder, image, text, indication=indication, history=history, view=view)
-        preds = [first]
-    path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
-    payload = write_explanation(preds, image, out_dir, scanpath=path)
+        shown = first
+    try:
+        path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
+    except ValueError as err:  # e.g. a predicted map without mass: no scanpath to draw from it
+        raise DataError(f"no scanpath can be predicted for this image: {err}", image_path) from None
+    payload = write_explanation(shown, image, out_dir, scanpath=path)
     out = Path(out_dir)
     names = payload.get("files") or [*(m["file"] for m in payload["maps"]),
                                      *([payload["scanpath_file"]] if payload.get("scanpath_file") else []), JSON_NAME]

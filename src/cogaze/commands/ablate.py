@@ -17,12 +17,12 @@ from cogaze.logs import verbosity_options
               help="Pretraining YAML [default: the shipped configs/pretrain/phantom-tiny.yaml].")
 @click.option("--tokenizer", "tokenizer_dir", type=click.Path(file_okay=False), default=None,
               help="Tokenizer folder [default: train one on DATA_DIR's train split into OUT/tokenizer].")
-@click.option("--seeds", type=int, default=3, show_default=True,
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds per variant (trainer.seed = the config's seed + 0..N-1).")
-@click.option("--epochs", type=int, default=6, show_default=True, help="Pretraining epochs of every run.")
+@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True, help="Pretraining epochs of every run.")
 @click.option("--variant", "variants", multiple=True,
               help="Variant to run, by name or slug (repeatable) [default: all]; e.g. without-gaze.")
-@click.option("--probe-epochs", type=int, default=None, help="Linear-probe epochs of the scoring [default: 30].")
+@click.option("--probe-epochs", type=click.IntRange(min=1), default=None, help="Linear-probe epochs of the scoring [default: 30].")
 @click.argument("overrides", nargs=-1)
 def ablate(data_dir: str, out_dir: str, config_path: str | None, tokenizer_dir: str | None, seeds: int,
            epochs: int, variants: tuple[str, ...], probe_epochs: int | None, overrides: tuple[str, ...]) -> None:

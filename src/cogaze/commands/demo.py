@@ -12,7 +12,7 @@ from cogaze.logs import verbosity_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo_out", show_default=True,
               help="Output folder (phantom, runs, results.json, timings.json, report.html).")
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every stage in about two minutes.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the phantom and every training run.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of the phantom and every training run.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any stage failed (the page is written anyway).")
 def demo(out_dir: str, quick: bool, seed: int, strict: bool) -> None:
     """Phantom -> tokenizer -> pretraining -> zero-shot, retrieval, linear probe, segmentation ->

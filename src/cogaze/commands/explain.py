@@ -15,8 +15,8 @@ import click
 @click.option("--indication", default="", help="Clinical indication (recorded with the prediction).")
 @click.option("--history", default="", help="Clinical history (recorded with the prediction).")
 @click.option("--view", default="UNKNOWN", show_default=True, help="View position (PA, AP, LATERAL, ...).")
-@click.option("--fixations", type=int, default=10, show_default=True, help="Length of the predicted scanpath.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the scanpath sampler.")
+@click.option("--fixations", type=click.IntRange(min=1), default=10, show_default=True, help="Length of the predicted scanpath.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of the scanpath sampler.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def explain(checkpoint: str, image_path: str, text: str | None, report: str | None, indication: str, history: str,
             view: str, fixations: int, seed: int, out_dir: str) -> None:

@@ -13,7 +13,7 @@ from cogaze.logs import show_progress, verbosity_options
 @verbosity_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
 @click.option("--n-patients", default=40, show_default=True, type=click.IntRange(min=1), help="Number of patients.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (same seed = same bytes).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Random seed (same seed = same bytes).")
 @click.option("--image-size", default=256, show_default=True, type=click.IntRange(64, 1024), help="Image side (px).")
 @click.option("--gaze-fraction", default=0.3, show_default=True, type=click.FloatRange(0, 1),
               help="Fraction of frontal images with a simulated reading (EGD + REFLACX).")

@@ -78,7 +78,7 @@ def train_report(store: str | None, checkpoint: str, data_dir: str, config_path:
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--out", default="reports.csv", show_default=True, type=click.Path(dir_okay=False),
               help="Output CSV (dicom_id, reference_report, generated_report); a summary JSON goes beside it.")
-@click.option("--num-beams", type=int, default=None, help="Beam width [default: the run's decoder.num_beams].")
+@click.option("--num-beams", type=click.IntRange(min=1), default=None, help="Beam width [default: the run's decoder.num_beams].")
 @click.option("--baselines", is_flag=True,
               help="Also write <out stem>_most_common.csv and <out stem>_nearest_neighbour.csv.")
 @_task_options

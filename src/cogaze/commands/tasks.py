@@ -93,8 +93,8 @@ def zeroshot(checkpoint: str, prompts: str | None, classes: str | None, split: s
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A cogaze dataset folder (phantom or MIMIC-CXR layout): images with reports.")
 @store_option
-@click.option("--per-class", type=int, default=200, show_default=True, help="Images sampled per class.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the per-class draw.")
+@click.option("--per-class", type=click.IntRange(min=1), default=200, show_default=True, help="Images sampled per class.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of the per-class draw.")
 @click.option("--classes", default=None, help="Comma-separated classes [default: the MIMIC-5x200 five].")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]))
 @click.option("--sample", "sample_file", default=None, type=click.Path(dir_okay=False),
@@ -132,7 +132,7 @@ def retrieve(checkpoint: str, data_dir: str, store: str | None, per_class: int, 
 @click.option("--mode", type=click.Choice(["linear", "finetune"]), default="linear", show_default=True,
               help="Frozen encoder (linear probe / decoder only) or full fine-tuning.")
 @click.option("--fractions", default="1,10,100", show_default=True, help="Label fractions in percent.")
-@click.option("--seeds", type=int, default=3, show_default=True, help="Number of seeds (0..N-1).")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Number of seeds (0..N-1).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Results JSON [default: TASK.json].")
 @click.argument("overrides", nargs=-1)
 def finetune(task: str, checkpoint: str, finding: str, classes: str | None, mode: str, fractions: str, seeds: int,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cogaze.data.csvio import clean_id
 from cogaze.data.gaze_io import read_json
+from cogaze.data.paths import inside
 from cogaze.data.records import ImageRecord, RecordSet, parse_split, parse_view
 from cogaze.errors import DataError, OnError, Problems
 from cogaze.io import atomic_write_text
@@ -57,7 +58,7 @@ def _item_record(item: object, split: str, image_root: Path | None, problems: Pr
     try:
         return ImageRecord(
             dicom_id=clean_id(item["id"]), subject_id=clean_id(item["subject_id"]),
-            study_id=clean_id(item["study_id"]), image_path=(image_root / rel) if image_root else Path(rel),
+            study_id=clean_id(item["study_id"]), image_path=inside(image_root, rel, "image_path") if image_root else Path(rel),
             view=view, split=split, findings=str(item["findings"] or "").strip(),
             impression=str(item.get("impression") or "").strip(),
             indication=str(item.get("indication_pure") or "").strip(),

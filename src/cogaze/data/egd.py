@@ -20,7 +20,8 @@ from cogaze.data.csvio import Row, Table, clean_id, read_table
 from cogaze.data.gaze_io import FixationCollector, as_float, read_json
 from cogaze.data.gaze_records import GazeReading, TimedSentence
 from cogaze.data.images import image_size
-from cogaze.data.transcripts import sentences_from_words
+from cogaze.data.paths import inside, path_component
+from cogaze.data.transcripts import drop_empty_sentences, is_empty_text, sentences_from_words
 from cogaze.errors import DataError, OnError, Problems
 
 FIXATION_COLUMNS = ("FPOGS", "FPOGD", "X_ORIGINAL", "Y_ORIGINAL")
@@ -46,6 +47,10 @@ def _fixation_rows(root: Path) -> dict[str, tuple[Path, list[Row]]]:
             dicom = row.id("DICOM_ID") if table.has("DICOM_ID") and row.get("DICOM_ID") else folder_id
             if dicom is None:
                 raise row.error("column 'DICOM_ID' is blank")
+            try:
+                path_component(dicom, "DICOM_ID")
+            except ValueError as err:
+                raise row.error(str(err)) from None
             groups.setdefault(dicom, (table.path, []))[1].append(row)
     return groups
 
@@ -64,7 +69,10 @@ def _size_for(dicom: str, sizes: Mapping[str, tuple[int, int]], master: dict[str
         return tuple(int(v) for v in sizes[dicom])  # type: ignore[return-value]
     rel = master.get(dicom)
     if rel:
-        base = image_root / rel
+        try:
+            base = inside(image_root, rel, f"master_sheet.csv path of {dicom}")
+        except ValueError as err:
+            raise DataError(str(err), image_root) from None
         for candidate in (base, base.with_suffix(".jpg"), base.with_suffix(".png"), base.with_suffix(".dcm")):
             if candidate.is_file():
                 return image_size(candidate)
@@ -72,7 +80,8 @@ def _size_for(dicom: str, sizes: Mapping[str, tuple[int, int]], master: dict[str
                     f"{image_root} (pass image_sizes= or image_root=)", image_root)
 
 
-def _transcript(path: Path) -> tuple[list[TimedSentence], str]:
+def _transcript(path: Path) -> tuple[list[TimedSentence], str, int]:
+    """(sentences with text, the paragraph, empty sentences dropped); a transcript without any text is an error."""
     data = read_json(path)
     if not isinstance(data, dict) or "full_text" not in data or "time_stamped_text" not in data:
         raise DataError("transcript must be an object with 'full_text' and 'time_stamped_text'", path)
@@ -93,7 +102,11 @@ def _transcript(path: Path) -> tuple[list[TimedSentence], str]:
             raise DataError(f"{where}: begin_time {t0:g} before the previous phrase's {prev:g}", path)
         prev = t0
         phrases.append((str(item["phrase"]), t0, t1))
-    return sentences_from_words(phrases), " ".join(str(data["full_text"]).split())
+    sentences, dropped = drop_empty_sentences(sentences_from_words(phrases))
+    paragraph = " ".join(str(data["full_text"]).split())
+    if not sentences and is_empty_text(paragraph):
+        raise DataError("transcript has no text (empty, whitespace or punctuation only)", path)
+    return sentences, paragraph, dropped
 
 
 def load_egd(root: str | Path, on_error: OnError = "raise", problems: Problems | None = None,
@@ -114,17 +127,23 @@ def load_egd(root: str | Path, on_error: OnError = "raise", problems: Problems |
     master = _master_paths(root)
     sizes = image_sizes or {}
     out: dict[str, list[GazeReading]] = {}
+    empty: list[int] = []
     for dicom, (path, rows) in groups.items():
         with problems.guard():
-            reading = _reading(root, dicom, path, rows, _size_for(dicom, sizes, master, image_root), problems)
+            reading = _reading(root, dicom, path, rows, _size_for(dicom, sizes, master, image_root), problems, empty)
             out[clean_id(dicom)] = [reading]
+    if sum(empty):
+        problems.warn(f"{root / TRANSCRIPTS_DIR}: {sum(empty)} empty transcript sentence(s) (no letter or digit) "
+                      f"dropped in {sum(1 for n in empty if n)} reading(s)")
     return out
 
 
 def _reading(root: Path, dicom: str, path: Path, rows: list[Row], size: tuple[int, int],
-             problems: Problems) -> GazeReading:
-    sentences, paragraph = _transcript(root / TRANSCRIPTS_DIR / dicom / "transcript.json")
-    collector = FixationCollector(path, size, problems)
+             problems: Problems, empty: list[int]) -> GazeReading:
+    sentences, paragraph, dropped = _transcript(root / TRANSCRIPTS_DIR / dicom / "transcript.json")
+    empty.append(dropped)
+    span = (sentences[0].start, max(s.end for s in sentences)) if sentences else None
+    collector = FixationCollector(path, size, problems, span)
     offset: float | None = None
     for row in rows:
         with problems.guard():

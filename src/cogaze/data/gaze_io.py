@@ -1,8 +1,11 @@
 """Shared parsing helpers of the gaze loaders: validated fixation rows and JSON files.
 
-Fixation rows are checked as they are read: non-finite coordinates or times, negative durations and
-start times that go backwards are DataErrors naming file and line (under ``on_error="skip"`` the row
-is dropped and counted). Fixations outside the image are normal in real recordings (the reader looks
+Fixation rows are checked as they are read: non-finite coordinates or times, negative durations,
+start times that go backwards, implausibly long fixations (over :data:`MAX_FIXATION_S`) and fixations
+far outside the transcript's time span (more than :data:`SPAN_SLACK_S` before its first or after its
+last word) are DataErrors naming file and line (under ``on_error="skip"`` the row is dropped and
+counted). One such row would otherwise dominate every heatmap of its reading: maps weight each
+fixation by its duration. Fixations outside the image are normal in real recordings (the reader looks
 at the screen around the image); they are dropped with one counted warning per reading.
 """
 
@@ -18,14 +21,24 @@ from cogaze.data.csvio import Row
 from cogaze.data.gaze_records import FixationTable
 from cogaze.errors import DataError, Problems
 
+MAX_FIXATION_S = 10.0
+"""Longest plausible single fixation in seconds (typical ones last 0.1-1 s; eye trackers split longer
+dwells into several fixations)."""
+SPAN_SLACK_S = 300.0
+"""Fixations may start up to this many seconds before the first dictated word and end this long after the
+last one (readers look before and after dictating); beyond that a time stamp is implausible."""
+
 OPTIONAL_FIXATION_FIELDS = ("pupil", "ppd_x", "ppd_y", "shown_xmin", "shown_ymin", "shown_xmax", "shown_ymax")
 
 
 class FixationCollector:
     """Collects validated fixations of one reading and builds its :class:`FixationTable`."""
 
-    def __init__(self, path: Path, image_size: tuple[int, int], problems: Problems):
+    def __init__(self, path: Path, image_size: tuple[int, int], problems: Problems,
+                 span: tuple[float, float] | None = None):
+        """``span``: (first, last) time of the reading's transcript in seconds, when it has one."""
         self.path = path
+        self.span = span
         self.width, self.height = image_size
         self.problems = problems
         self.columns: dict[str, list[float]] = {k: [] for k in ("x", "y", "start", "end")}
@@ -42,6 +55,12 @@ class FixationCollector:
                     raise row.error(f"fixation {name} is not a finite number ({value})")
             if end < start:
                 raise row.error(f"negative fixation duration (start {start:g} s, end {end:g} s)")
+            if end - start > MAX_FIXATION_S:
+                raise row.error(f"implausible fixation duration {end - start:g} s (more than {MAX_FIXATION_S:g} s)")
+            if self.span is not None and not (self.span[0] - SPAN_SLACK_S <= start
+                                              and end <= self.span[1] + SPAN_SLACK_S):
+                raise row.error(f"fixation at {start:g}-{end:g} s is implausibly far from the transcript's time span "
+                                f"{self.span[0]:g}-{self.span[1]:g} s (more than {SPAN_SLACK_S:g} s outside it)")
             if start < self.prev_start:
                 raise row.error(f"fixation start {start:g} s is before the previous fixation's ({self.prev_start:g} s)")
         except DataError as err:
@@ -82,6 +101,8 @@ def read_json(path: str | Path) -> object:
         return json.loads(text)
     except json.JSONDecodeError as err:
         raise DataError(f"malformed JSON: {err.msg} (column {err.colno})", path, err.lineno) from None
+    except RecursionError:
+        raise DataError("JSON nested too deeply to read (a transcript is a flat list of phrases)", path) from None
 
 
 def as_float(value: object, what: str, path: Path) -> float:

@@ -69,25 +69,33 @@ class ImageGeometry:
 
     @classmethod
     def from_processor_config(cls, path: str | Path) -> ImageGeometry:
-        """Read ``preprocessor_config.json`` (a file or the model folder holding it)."""
+        """Read ``preprocessor_config.json`` (a file or the model folder holding it).
+
+        Only what this geometry reproduces is accepted: resize of the shortest edge to S (bicubic), centre
+        crop S x S, rescale by 1/255, normalise with ``image_mean`` / ``image_std``. Anything else (another
+        resize rule or resampling filter, no crop, a missing mean or std) is a DataError naming the key,
+        never a silent approximation.
+        """
         p = Path(path)
         if p.is_dir():
             p = p / "preprocessor_config.json"
         try:
             cfg = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
             raise DataError(f"cannot read image processor config: {err}", p) from None
-        size = cfg.get("size", {})
-        crop = cfg.get("crop_size", size)
-        edge = size.get("shortest_edge") if isinstance(size, dict) else size
-        crop_edge = crop.get("height", edge) if isinstance(crop, dict) else crop
-        if edge is None or crop_edge is None or int(edge) != int(crop_edge):
-            raise DataError(f"unsupported processor geometry size={size!r} crop_size={crop!r}", p)
-        mean = cfg.get("image_mean", [0.0, 0.0, 0.0])
-        std = cfg.get("image_std", [1.0, 1.0, 1.0])
-        mean = list(mean) * 3 if len(mean) == 1 else mean
-        std = list(std) * 3 if len(std) == 1 else std
-        return cls(size=int(edge), mean=tuple(mean), std=tuple(std))
+        if not isinstance(cfg, dict):
+            raise DataError("image processor config is no JSON object", p)
+        try:
+            return cls(**_processor_values(cfg, p))
+        except (ValueError, TypeError) as err:  # a non-number, a std <= 0
+            raise DataError(f"bad image processor values: {err}", p) from None
+
+    def processor_config(self) -> dict:
+        """This geometry as a Hugging Face ``preprocessor_config.json`` (read back by :meth:`from_processor_config`)."""
+        return {"do_resize": True, "size": {"shortest_edge": self.size}, "resample": _BICUBIC,
+                "do_center_crop": True, "crop_size": {"height": self.size, "width": self.size},
+                "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+                "image_mean": list(self.mean), "image_std": list(self.std), "do_convert_rgb": True}
 
     # ----------------------------------------------------------------------------------------------
     def layout(self, width: int, height: int) -> Layout:
@@ -280,3 +288,49 @@ def unflatten_square(values: np.ndarray, what: str = "map") -> np.ndarray:
     if side * side != values.size:
         raise ValueError(f"a flat {what} must be a square patch grid, got {values.size} values")
     return values.reshape(side, side)
+
+
+_BICUBIC = 3  # PIL.Image.Resampling.BICUBIC, as Hugging Face processor configs store it
+_GEOMETRY_HINT = "(or set model.vision.preprocess.size/crop/mean/std to feed that geometry knowingly)"
+
+
+def _edge(value: object, key: str, p: Path) -> int:
+    """The side of a square ``size`` (int or shortest_edge) / ``crop_size`` (int or equal height and width)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict):
+        if key == "size" and "shortest_edge" in value:
+            return int(value["shortest_edge"])
+        if key == "crop_size" and "height" in value and value.get("height") == value.get("width"):
+            return int(value["height"])
+    raise DataError(f"unsupported {key}={value!r}: cogaze resizes the shortest edge to S and centre-crops S x S "
+                    + _GEOMETRY_HINT, p)
+
+
+def _stats(cfg: dict, key: str, p: Path) -> tuple[float, float, float]:
+    values = cfg.get(key)
+    if not isinstance(values, (list, tuple)) or len(values) not in (1, 3):
+        raise DataError(f"{key} must list 1 or 3 numbers, got {values!r}", p)
+    numbers = [float(v) for v in values]
+    return tuple(numbers * 3 if len(numbers) == 1 else numbers)  # type: ignore[return-value]
+
+
+def _processor_values(cfg: dict, p: Path) -> dict:
+    """size / mean / std of a processor config, or a DataError naming what cogaze cannot reproduce."""
+    if not cfg.get("do_resize", True) or "size" not in cfg:
+        raise DataError("no resize (do_resize / size): cogaze needs the input size the backbone was trained at", p)
+    size = _edge(cfg["size"], "size", p)
+    if not cfg.get("do_center_crop", "crop_size" in cfg):
+        raise DataError("no centre crop (do_center_crop false or no crop_size): cogaze feeds S x S crops "
+                        + _GEOMETRY_HINT, p)
+    crop = _edge(cfg.get("crop_size", size), "crop_size", p)
+    if crop != size:
+        raise DataError(f"crop_size {crop} differs from the resize {size}: cogaze crops S x S after resizing to S "
+                        + _GEOMETRY_HINT, p)
+    if cfg.get("resample", _BICUBIC) != _BICUBIC:
+        raise DataError(f"resample={cfg['resample']!r}: cogaze resizes with bicubic (3) only " + _GEOMETRY_HINT, p)
+    if not cfg.get("do_rescale", True) or abs(float(cfg.get("rescale_factor", 1 / 255)) - 1 / 255) > 1e-9:
+        raise DataError("pixels must be rescaled by 1/255 (do_rescale / rescale_factor) " + _GEOMETRY_HINT, p)
+    if not cfg.get("do_normalize", True):
+        return {"size": size, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+    return {"size": size, "mean": _stats(cfg, "image_mean", p), "std": _stats(cfg, "image_std", p)}

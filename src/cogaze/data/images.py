@@ -13,14 +13,22 @@ exact bicubic resize then runs on far fewer pixels (``cogaze.data.pixels``).
 
 from __future__ import annotations
 
+import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from cogaze.errors import DataError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
+MIN_IMAGE_SIDE = 16
+"""Images with a shorter side below this many pixels are refused as model input (a 1x1 'image' is a broken
+export, not an X-ray) and flagged by ``cogaze data validate``."""
+DECODE_PIXEL_LIMIT = 89_478_485
+"""Pillow's ``Image.MAX_IMAGE_PIXELS``; files above twice it are refused as decompression bombs."""
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -33,16 +41,25 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def _read_dicom(path: Path) -> np.ndarray:
+    return _decode_dicom(path, path)[0]
+
+
+def _decode_dicom(source: Path | BinaryIO, path: str | Path) -> tuple[np.ndarray, Any]:
+    """(uint8 image, the pydicom dataset) of a DICOM file or stream; ``path`` names it in errors."""
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as err:
+        ds = pydicom.dcmread(source)
+    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as err:
         raise DataError(f"not a readable DICOM file: {err}", path) from None
     if "PixelData" not in ds:
         raise DataError("DICOM file has no pixel data", path)
+    pixels = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+    if pixels > 2 * DECODE_PIXEL_LIMIT:  # the limit Pillow applies to JPG/PNG files
+        raise DataError(f"image too large to decode safely: {ds.Columns}x{ds.Rows} = {pixels:,} pixels exceeds "
+                        f"{2 * DECODE_PIXEL_LIMIT:,}", path)
     try:
         arr = ds.pixel_array
     except Exception as err:  # pydicom raises many types (missing decoder plugins, truncated data)
@@ -66,7 +83,7 @@ def _read_dicom(path: Path) -> np.ndarray:
         out = out.astype(np.uint8)
     if str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip() == "MONOCHROME1":
         out = 255 - out
-    return out
+    return out, ds
 
 
 def _voi_output_range(ds) -> tuple[float, float] | None:
@@ -96,14 +113,29 @@ def _pil_array(img) -> np.ndarray:  # noqa: ANN001 - an open PIL image
     return np.asarray(img.convert("L"), dtype=np.uint8).copy()
 
 
-def _read_pil(path: Path) -> np.ndarray:
+def _pil_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for files it cannot or will not decode (a decompression bomb included)."""
     from PIL import Image, UnidentifiedImageError
+
+    return UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError
+
+
+def _pil_error(err: BaseException, path: str | Path) -> DataError:
+    from PIL import Image
+
+    if isinstance(err, Image.DecompressionBombError):
+        return DataError(f"image too large to decode safely: {err}", path)
+    return DataError(f"corrupt or unreadable image: {err}", path)
+
+
+def _read_pil(path: Path | BinaryIO, name: str | Path | None = None) -> np.ndarray:
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             return _pil_array(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"corrupt or unreadable image: {err}", path) from None
+    except _pil_errors() as err:
+        raise _pil_error(err, name if name is not None else path) from None  # type: ignore[arg-type]
 
 
 DRAFT_OVERSAMPLE = 2
@@ -127,17 +159,17 @@ def read_image_scaled(path: str | Path, shortest_edge: int | None,
             or _has_dicom_preamble(path):
         arr = read_image(path)
         return arr, (int(arr.shape[1]), int(arr.shape[0]))
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             width, height = int(img.size[0]), int(img.size[1])
-            if img.format == "JPEG":
+            if img.format == "JPEG" and min(width, height) > 0:
                 scale = oversample * shortest_edge / min(width, height)
                 img.draft(img.mode, (math.ceil(width * scale), math.ceil(height * scale)))
             return _pil_array(img), (width, height)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DataError(f"corrupt or unreadable image: {err}", path) from None
+    except _pil_errors() as err:
+        raise _pil_error(err, path) from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -168,13 +200,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
             return int(ds.Columns), int(ds.Rows)
         except Exception as err:  # any parse failure of the header
             raise DataError(f"not a readable DICOM file: {err}", path) from None
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
             return img.size
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"corrupt or unreadable image: {err}", path) from None
+    except _pil_errors() as err:
+        raise _pil_error(err, path) from None
 
 
 def _has_dicom_preamble(path: Path) -> bool:
@@ -184,3 +216,42 @@ def _has_dicom_preamble(path: Path) -> bool:
     except OSError:
         return False
     return len(head) == 132 and head[128:132] == b"DICM"
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image as :func:`decode_image` reads it: the uint8 (H, W) grey pixels and, for a DICOM file, its
+    header's ViewPosition (None for PNG/JPG or when the header has none)."""
+
+    pixels: np.ndarray
+    header_view: str | None = None
+    is_dicom: bool = False
+
+
+def decode_image(source: str | Path | bytes, name: str | None = None) -> DecodedImage:
+    """Read a JPG/PNG/DICOM file, or the raw bytes of one (an upload), like :func:`read_image`, and keep the
+    DICOM ViewPosition. DICOM is recognised by a ``.dcm``/``.dicom`` suffix of ``name`` (or the path) or the
+    DICOM preamble. DataError naming ``name`` (default: the path) when it cannot be read."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        label = name or "<upload>"
+        if not data:
+            raise DataError("empty file", label)
+        if Path(label).suffix.lower() in DICOM_SUFFIXES or data[128:132] == b"DICM":
+            arr, ds = _decode_dicom(io.BytesIO(data), label)
+            return DecodedImage(arr, _header_view(ds), True)
+        return DecodedImage(_read_pil(io.BytesIO(data), label))
+    path = Path(source)
+    label = name or str(path)
+    if not path.is_file():
+        raise DataError("image file not found", label)
+    if path.suffix.lower() in DICOM_SUFFIXES or _has_dicom_preamble(path):
+        arr, ds = _decode_dicom(path, label)
+        return DecodedImage(arr, _header_view(ds), True)
+    return DecodedImage(_read_pil(path, label))
+
+
+def _header_view(ds: Any) -> str | None:
+    value = ds.get("ViewPosition", None)
+    text = "" if value is None else str(value).strip()
+    return text or None

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cogaze.data.csvio import Row, find_file, read_table
+from cogaze.data.paths import path_component
 from cogaze.data.records import CHEXPERT_CLASSES, ImageRecord, RecordSet, parse_split, parse_view
 from cogaze.data.sections import ReportSections, parse_report
 from cogaze.errors import DataError, OnError, Problems
@@ -181,6 +182,11 @@ def _impression_policy(records: list[ImageRecord], policy: str, problems: Proble
 def _record(root: Path, row: Row, splits: dict, labels: dict, reports: dict, seen: dict[str, int],
             problems: Problems) -> ImageRecord:
     dicom, subject, study = row.id("dicom_id"), row.id("subject_id"), row.id("study_id")
+    for column, value in (("dicom_id", dicom), ("subject_id", subject), ("study_id", study)):
+        try:
+            path_component(value, column)
+        except ValueError as err:
+            raise row.error(str(err)) from None
     if dicom in seen:
         raise row.error(f"duplicate dicom_id {dicom!r} (first at line {seen[dicom]})")
     seen[dicom] = row.line

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from cogaze.data.geometry import ImageGeometry, Layout
-from cogaze.data.images import read_image_scaled
+from cogaze.data.images import MIN_IMAGE_SIDE, read_image_scaled
 from cogaze.errors import DataError
 
 if TYPE_CHECKING:
@@ -57,6 +57,9 @@ class ModelImages:
 def resized_image(path: str | Path, geometry: ImageGeometry, fast: bool = True) -> tuple[np.ndarray, Layout]:
     """(uint8 (resized_height, resized_width) shortest-edge resize of ``path`` for ``geometry``, layout)."""
     arr, (width, height) = read_image_scaled(path, geometry.size if fast else None)
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise DataError(f"image is only {width}x{height} pixels (shorter side below the minimum of "
+                        f"{MIN_IMAGE_SIDE})", path)
     return geometry.resize(arr, width, height), geometry.layout(width, height)
 
 

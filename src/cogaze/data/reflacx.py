@@ -15,7 +15,8 @@ from pathlib import Path
 from cogaze.data.csvio import Row, read_table
 from cogaze.data.gaze_io import FixationCollector
 from cogaze.data.gaze_records import GazeReading, TimedSentence
-from cogaze.data.transcripts import sentences_from_words
+from cogaze.data.paths import path_component
+from cogaze.data.transcripts import drop_empty_sentences, is_empty_text, sentences_from_words
 from cogaze.errors import DataError, OnError, Problems
 
 META_COLUMNS = ("id", "eye_tracking_data_discarded", "dicom_id", "image_size_x", "image_size_y")
@@ -54,7 +55,8 @@ def _image_size(row: Row) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def _sentences(folder: Path) -> list[TimedSentence]:
+def _sentences(folder: Path) -> tuple[list[TimedSentence], int]:
+    """(timed sentences with text, empty sentences dropped)."""
     table = read_table(folder / "timestamps_transcription.csv", required=WORD_COLUMNS)
     words = []
     prev = float("-inf")
@@ -66,7 +68,7 @@ def _sentences(folder: Path) -> list[TimedSentence]:
             raise row.error(f"word start {t0:g} s before the previous word's {prev:g} s")
         prev = t0
         words.append((row.get("word"), t0, t1))
-    return sentences_from_words(words)
+    return drop_empty_sentences(sentences_from_words(words))
 
 
 def _paragraph(folder: Path, sentences: list[TimedSentence], problems: Problems) -> str:
@@ -80,11 +82,12 @@ def _paragraph(folder: Path, sentences: list[TimedSentence], problems: Problems)
         raise DataError(f"cannot read transcription: {err}", path) from None
 
 
-def _fixations(folder: Path, size: tuple[int, int], problems: Problems):
+def _fixations(folder: Path, size: tuple[int, int], problems: Problems, sentences: list[TimedSentence]):
     table = read_table(folder / "fixations.csv", required=FIXATION_COLUMNS,
                        optional=tuple(OPTIONAL_FIXATION_COLUMNS.values()))
     present = {k: c for k, c in OPTIONAL_FIXATION_COLUMNS.items() if table.has(c)}
-    collector = FixationCollector(table.path, size, problems)
+    span = (sentences[0].start, max(s.end for s in sentences)) if sentences else None
+    collector = FixationCollector(table.path, size, problems, span)
     for row in table:
         with problems.guard():
             optional = {k: row.float(c) for k, c in present.items()}
@@ -109,31 +112,44 @@ def load_reflacx(root: str | Path, on_error: OnError = "raise",
     out: dict[str, list[GazeReading]] = {}
     seen: dict[str, str] = {}
     discarded = 0
+    empty: list[int] = []
     for meta_path in metas:
         for row in read_table(meta_path, required=META_COLUMNS):
             with problems.guard():
                 rid = row.get("id")
                 if not rid:
                     raise row.error("column 'id' is blank")
+                try:
+                    path_component(rid, "reading id")
+                except ValueError as err:
+                    raise row.error(str(err)) from None
                 if rid in seen:
                     raise row.error(f"duplicate reading id {rid!r} (first: {seen[rid]})")
                 seen[rid] = f"{meta_path.name}, line {row.line}"
                 if _discarded(row):
                     discarded += 1
                     continue
-                reading = _reading(main / rid, rid, row, problems)
+                reading = _reading(main / rid, rid, row, problems, empty)
                 out.setdefault(reading.dicom_id, []).append(reading)
     if discarded:
         problems.warn(f"{main}: {discarded} reading(s) with eye_tracking_data_discarded=True skipped")
+    if sum(empty):
+        problems.warn(f"{main}: {sum(empty)} empty transcript sentence(s) (no letter or digit) dropped in "
+                      f"{sum(1 for n in empty if n)} reading(s)")
     return out
 
 
-def _reading(folder: Path, rid: str, row: Row, problems: Problems) -> GazeReading:
+def _reading(folder: Path, rid: str, row: Row, problems: Problems, empty: list[int]) -> GazeReading:
     if not folder.is_dir():
         raise row.error(f"reading folder {folder.name}/ not found")
     size = _image_size(row)
-    sentences = _sentences(folder)
+    sentences, dropped = _sentences(folder)
+    paragraph = _paragraph(folder, sentences, problems)
+    if not sentences and is_empty_text(paragraph):
+        raise DataError("transcript has no text (empty, whitespace or punctuation only)", folder / "transcription.txt")
+    empty.append(dropped)
     return GazeReading(
-        reading_id=rid, dicom_id=row.id("dicom_id"), source="reflacx", fixations=_fixations(folder, size, problems),
-        sentences=tuple(sentences), paragraph=_paragraph(folder, sentences, problems), image_size=size,
+        reading_id=rid, dicom_id=row.id("dicom_id"), source="reflacx",
+        fixations=_fixations(folder, size, problems, sentences),
+        sentences=tuple(sentences), paragraph=paragraph, image_size=size,
     )

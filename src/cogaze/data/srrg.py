@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cogaze.data.gaze_io import read_json
+from cogaze.data.paths import inside
 from cogaze.data.records import parse_split, parse_view
 from cogaze.data.structured import SRRG_HEADERS, format_structured, parse_structured
 from cogaze.errors import DataError, OnError, Problems
@@ -130,7 +131,11 @@ def _item(item: object, split: str, index: int, path: Path, roots: dict[str, Pat
     chosen = choose_image(views, random.Random(f"{seed}:{rid}"))
     root = roots[source]
     rel = images[chosen]
-    return SRRGItem(id=rid, split=split, image_path=(root / rel) if root is not None else Path(rel),
+    try:
+        image_path = inside(root, rel, f"{where}: image path") if root is not None else Path(rel)
+    except ValueError as err:
+        raise DataError(str(err), path) from None
+    return SRRGItem(id=rid, split=split, image_path=image_path,
                     view=views[chosen], findings=format_structured(parsed.sections), history=(history or "").strip(),
                     image_paths=tuple(images), view_positions=tuple(raw_views), source=source)
 

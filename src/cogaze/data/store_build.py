@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing as mp
 import os
 import tempfile
@@ -25,12 +26,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cogaze.checksums import Fingerprint, sha256_file
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import DRAFT_OVERSAMPLE
 from cogaze.data.pixels import resized_image
 from cogaze.data.store import COLUMNS, FORMAT, INDEX, ImageStore, read_json, shard_name
-from cogaze.errors import DataError
+from cogaze.errors import DataError, OnError, Problems
 from cogaze.logs import show_progress
+
+log = logging.getLogger("cogaze.store")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class PrepareResult:
     shards: int
     reused_shards: int
     bytes: int
+    skipped: tuple[str, ...] = ()
+    """Keys of images left out under ``on_error="skip"`` (undecodable files), this run or an earlier one."""
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -79,15 +85,19 @@ def _source(path: Path, root: Path | None) -> tuple[str, int, int]:
 
 
 def _fingerprint(settings: dict[str, Any], items: Sequence[tuple[str, Path]], sources: list[tuple[str, int, int]]) -> str:
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h = Fingerprint(settings)
     for (key, _), src in zip(items, sources):
-        h.update(json.dumps([key, *src]).encode())
+        h.add_json([key, *src])
     return h.hexdigest()
 
 
-def _decode(job: tuple[str, str, int, bool]) -> tuple[str, np.ndarray, tuple[int, int]]:
+def _decode(job: tuple[str, str, int, bool]) -> tuple[str, np.ndarray | str, tuple[int, int]]:
+    """(key, resized image, original size), or (key, the error message, (0, 0)) for an unreadable file."""
     key, path, size, fast = job
-    resized, lay = resized_image(path, ImageGeometry(size=size), fast)
+    try:
+        resized, lay = resized_image(path, ImageGeometry(size=size), fast)
+    except DataError as err:
+        return key, err.message, (0, 0)
     return key, np.ascontiguousarray(resized), (lay.width, lay.height)
 
 
@@ -101,11 +111,7 @@ def _shard_done(folder: Path, name: str, fingerprint: str) -> dict[str, Any] | N
     if meta.get("fingerprint") != fingerprint or not data_path.is_file() \
             or data_path.stat().st_size != int(meta.get("bytes", -1)):
         return None
-    h = hashlib.sha256()
-    with open(data_path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            h.update(block)
-    return meta if h.hexdigest() == meta.get("sha256") else None
+    return meta if sha256_file(data_path) == meta.get("sha256") else None
 
 
 class _ShardWriter:
@@ -118,6 +124,7 @@ class _ShardWriter:
         self.offset = 0
         self.sha = hashlib.sha256()
         self.entries: list[list[Any]] = []
+        self.skipped: list[str] = []
 
     def add(self, key: str, resized: np.ndarray, original: tuple[int, int], size: int,
             source: tuple[str, int, int]) -> None:
@@ -139,7 +146,8 @@ class _ShardWriter:
         os.chmod(self.tmp, 0o666 & ~_umask())
         os.replace(self.tmp, self.folder / f"{self.name}.u8")
         meta = {"name": self.name, "fingerprint": self.fingerprint, "images": len(self.entries),
-                "bytes": self.offset, "sha256": self.sha.hexdigest(), "entries": self.entries}
+                "bytes": self.offset, "sha256": self.sha.hexdigest(), "entries": self.entries,
+                "skipped": self.skipped}
         _atomic_write(self.folder / f"{self.name}.json", json.dumps(meta).encode())
         return meta
 
@@ -159,14 +167,17 @@ def _results(jobs: list[tuple[str, str, int, bool]], workers: int) -> Iterator[t
 
 def prepare_store(items: Sequence[tuple[str, Path]], out: str | Path, size: int = 518, fast: bool = True,
                   workers: int = 0, shard_images: int = 1024, root: str | Path | None = None,
-                  progress: bool = True) -> PrepareResult:
+                  progress: bool = True, on_error: OnError = "raise") -> PrepareResult:
     """Decode ``(key, image path)`` items into a store at ``out`` (see the module docstring).
 
     ``workers``: decoding processes (0 = one per CPU core, 1 = in this process); ``root``: the dataset
-    folder source paths are recorded relative to. Keys must be unique. Returns what was done.
+    folder source paths are recorded relative to. Keys must be unique. An image that cannot be decoded
+    raises a DataError naming the file (``on_error="raise"``) or is left out, logged and counted
+    (``"skip"``; :attr:`PrepareResult.skipped`). Returns what was done.
     """
     if size <= 0 or shard_images <= 0:
         raise ValueError("size and shard_images must be positive")
+    problems = Problems(on_error)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     keys = [k for k, _ in items]
@@ -207,8 +218,12 @@ def prepare_store(items: Sequence[tuple[str, Path]], out: str | Path, size: int 
                     key, resized, original = next(results)
                     if key != items[r][0]:
                         raise RuntimeError(f"decode order broken: {key} != {items[r][0]}")
-                    writer.add(key, resized, original, size, sources[r])
                     bar.update(1)
+                    if isinstance(resized, str):
+                        problems.report(DataError(f"image {key}: {resized}", items[r][1]))
+                        writer.skipped.append(key)
+                        continue
+                    writer.add(key, resized, original, size, sources[r])
             except BaseException:
                 writer.abort()
                 raise
@@ -227,4 +242,9 @@ def prepare_store(items: Sequence[tuple[str, Path]], out: str | Path, size: int 
         if old.stem not in names:
             old.unlink(missing_ok=True)
     ImageStore(folder)  # reads back what was written
-    return PrepareResult(folder, len(items), len(plan), reused, sum(int(s["bytes"]) for s in shards))
+    skipped = tuple(k for i, _ in plan for k in metas[i].get("skipped", []))
+    if skipped:
+        log.warning("%d image(s) left out of the store %s (unreadable; listed above or in an earlier run)",
+                    len(skipped), folder)
+    return PrepareResult(folder, len(items) - len(skipped), len(plan), reused,
+                         sum(int(s["bytes"]) for s in shards), skipped)

@@ -32,3 +32,16 @@ def sentences_from_words(items: Iterable[tuple[str, float, float]]) -> list[Time
     if words:
         out.append(TimedSentence(" ".join(words), start, end))
     return out
+
+
+def is_empty_text(text: str) -> bool:
+    """True for a transcript text without a single letter or digit (blank, whitespace, punctuation only)."""
+    return not any(ch.isalnum() for ch in str(text))
+
+
+def drop_empty_sentences(sentences: Iterable[TimedSentence]) -> tuple[list[TimedSentence], int]:
+    """(the sentences with some text, how many were dropped as empty): an empty sentence would become a
+    training row without text."""
+    every = list(sentences)
+    kept = [s for s in every if not is_empty_text(s.text)]
+    return kept, len(every) - len(kept)

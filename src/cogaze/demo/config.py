@@ -11,36 +11,41 @@ from cogaze.config import help_field
 class DemoConfig:
     """Sizes of every stage of ``cogaze demo``."""
 
-    seed: int = help_field(0, "Seed of the phantom and of every training run.")
-    n_patients: int = help_field(300, "Phantom patients (1-4 studies each, 1-3 images per study).")
-    phantom_image_size: int = help_field(128, "Phantom image side in pixels.")
-    val_fraction: float = help_field(0.1, "Fraction of phantom patients in the validation split.")
-    test_fraction: float = help_field(0.2, "Fraction of phantom patients in the test split (every score).")
-    gaze_fraction: float = help_field(0.4, "Fraction of images with a simulated radiologist reading.")
+    seed: int = help_field(0, "Seed of the phantom and of every training run.", ge=0, le=2**32 - 1)
+    n_patients: int = help_field(300, "Phantom patients (1-4 studies each, 1-3 images per study).", ge=1)
+    phantom_image_size: int = help_field(128, "Phantom image side in pixels.", ge=64, le=1024)
+    val_fraction: float = help_field(0.1, "Fraction of phantom patients in the validation split.", ge=0, lt=1)
+    test_fraction: float = help_field(0.2, "Fraction of phantom patients in the test split (every score).", ge=0, lt=1)
+    gaze_fraction: float = help_field(0.4, "Fraction of images with a simulated radiologist reading.", ge=0, le=1)
     phantom_workers: int = help_field(2, "Processes rendering the phantom and the backbone corpus (output identical "
-                                      "for any number).")
-    model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).")
+                                      "for any number).", ge=1)
+    model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).",
+                                       ge=16)
     backbone_patients: int = help_field(
-        400, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.")
-    backbone_seed_offset: int = help_field(1000, "The backbone corpus's phantom seed = seed + this (other patients).")
-    backbone_epochs: int = help_field(0, "Backbone training epochs (0 = BackboneTrainConfig's default, 16).")
-    backbone_lr: float = help_field(0.0, "Backbone AdamW peak learning rate (0 = BackboneTrainConfig's default, 6e-3).")
-    pretrain_epochs: int = help_field(8, "Pretraining epochs.")
-    batch_size: int = help_field(16, "Pretraining batch size.")
-    vocab_size: int = help_field(2000, "Tokenizer vocabulary size.")
-    probe_epochs: int = help_field(30, "Linear-probe epochs.")
-    seg_epochs: int = help_field(30, "Segmentation-decoder epochs (features of the frozen encoder are computed once).")
+        400, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.",
+            ge=1)
+    backbone_seed_offset: int = help_field(1000, "The backbone corpus's phantom seed = seed + this (other patients).",
+                                           ge=0)
+    backbone_epochs: int = help_field(0, "Backbone training epochs (0 = BackboneTrainConfig's default, 16).", ge=0)
+    backbone_lr: float = help_field(0.0, "Backbone AdamW peak learning rate (0 = BackboneTrainConfig's default, 6e-3).",
+                                    ge=0)
+    pretrain_epochs: int = help_field(8, "Pretraining epochs.", ge=1)
+    batch_size: int = help_field(16, "Pretraining batch size.", ge=1)
+    vocab_size: int = help_field(2000, "Tokenizer vocabulary size.", ge=1)
+    probe_epochs: int = help_field(30, "Linear-probe epochs.", ge=1)
+    seg_epochs: int = help_field(30, "Segmentation-decoder epochs (features of the frozen encoder are computed once).",
+                                 ge=1)
     seg_channels: list[int] = help_field(help="Segmentation decoder block widths (each upsamples x2).",
-                                         default_factory=lambda: [64, 32, 16])
-    seg_lr: float = help_field(1e-4, "Segmentation-decoder base learning rate (head: x5).")
+                                         default_factory=lambda: [64, 32, 16], ge=1, min_items=1)
+    seg_lr: float = help_field(1e-4, "Segmentation-decoder base learning rate (head: x5).", gt=0)
     seg_finding: str = help_field("Pleural Effusion", "Finding whose phantom masks the segmentation task learns.")
-    report_epochs: int = help_field(0, "Report-decoder epochs (0 = configs/report/phantom-tiny.yaml's, 32).")
-    report_beams: int = help_field(3, "Beam width of report generation in the demo.")
+    report_epochs: int = help_field(0, "Report-decoder epochs (0 = configs/report/phantom-tiny.yaml's, 32).", ge=0)
+    report_beams: int = help_field(3, "Beam width of report generation in the demo.", ge=1)
     structured_epochs: int = help_field(
-        0, "Structured-report fine-tuning epochs (0 = configs/report/phantom-tiny-structured.yaml's).")
-    retrieval_per_class: int = help_field(10, "Images per class in the retrieval sample.")
-    ablation_epochs: int = help_field(2, "Pretraining epochs of each ablation variant (the full model included).")
-    ablation_seeds: int = help_field(1, "Seeds per ablation variant (0 = no ablations).")
+        0, "Structured-report fine-tuning epochs (0 = configs/report/phantom-tiny-structured.yaml's).", ge=0)
+    retrieval_per_class: int = help_field(10, "Images per class in the retrieval sample.", ge=1)
+    ablation_epochs: int = help_field(2, "Pretraining epochs of each ablation variant (the full model included).", ge=1)
+    ablation_seeds: int = help_field(1, "Seeds per ablation variant (0 = no ablations).", ge=0)
     zeroshot_classes: list[str] = help_field(
         help="Phantom findings scored zero-shot against No Finding.",
         default_factory=lambda: ["Cardiomegaly", "Pleural Effusion", "Pneumothorax", "Edema"],

@@ -72,19 +72,25 @@ def backprojection_operator(geometry: ImageGeometry, image_size: tuple[int, int]
 
 def patch_map_to_image(patch_map: np.ndarray, geometry: ImageGeometry, image_size: tuple[int, int],
                        out_size: tuple[int, int] | None = None, interpolation: Interpolation = "bilinear",
-                       normalise: bool = True) -> np.ndarray:
+                       normalise: bool = True, dtype: type = np.float64) -> np.ndarray:
     """A (grid, grid) or flat (grid*grid,) patch map -> (H_out, W_out) over the original image frame.
 
     ``normalise``: scale the result to sum 1 (a probability map over raster cells); an all-zero
-    result stays zero. Regions cropped away by the geometry are zero.
+    result stays zero. Regions cropped away by the geometry are zero. ``dtype`` of the result (the
+    operators and the normalising sum are float64 either way; float32 halves the memory of a
+    full-resolution map).
     """
     p = unflatten_square(np.asarray(patch_map, dtype=np.float64), "patch map")
     if p.ndim != 2 or p.shape[0] != p.shape[1]:
         raise ValueError(f"patch map must be a square (grid, grid) array, got shape {p.shape}")
     wy, wx = backprojection_operator(geometry, image_size, p.shape[0], out_size, interpolation)
-    out = wy @ p @ wx.T
-    total = out.sum()
-    return out / total if normalise and total > 0 else out
+    if normalise:
+        # the raster's sum, from the small operators (sum(W_y P W_x^T) = 1^T W_y P W_x^T 1): the big
+        # raster is then written once, already normalised, instead of summed and divided afterwards
+        total = float(wy.sum(axis=0) @ p @ wx.sum(axis=0))
+        if total > 0:
+            p = p / total
+    return (wy @ p).astype(dtype, copy=False) @ wx.T.astype(dtype)
 
 
 def crop_box(geometry: ImageGeometry, image_size: tuple[int, int]) -> tuple[float, float, float, float]:

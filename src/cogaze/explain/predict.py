@@ -107,14 +107,15 @@ class GazePrediction:
     def grid(self) -> int:
         return int(self.patch_map.shape[0])
 
-    def render(self, out_size: tuple[int, int] | None = None) -> np.ndarray:
-        """(H_out, W_out) float64 map over the original image frame (default: original size), sum 1."""
-        return patch_map_to_image(self.patch_map, self.geometry, self.image_size, out_size, self.interpolation)
+    def render(self, out_size: tuple[int, int] | None = None, dtype: type = np.float64) -> np.ndarray:
+        """(H_out, W_out) map over the original image frame (default: original size), sum 1."""
+        return patch_map_to_image(self.patch_map, self.geometry, self.image_size, out_size, self.interpolation,
+                                  dtype=dtype)
 
     @cached_property
     def heatmap(self) -> np.ndarray:
         """(H, W) float32 map at the original resolution, sum 1; zero where the crop cut the image."""
-        return self.render().astype(np.float32)
+        return self.render(dtype=np.float32)
 
     @property
     def peak(self) -> tuple[float, float]:
@@ -157,8 +158,8 @@ def _similarities(encoder: VisionLanguageEncoder, prepared: PreparedImage, view:
     """(len(texts), P) cosine similarities of each text with the image's patches, one batch."""
     pixels = prepared.pixels.expand(len(texts), -1, -1, -1)
     with torch.no_grad():
-        sim = encoder.patch_text_similarity(pixels, [view] * len(texts), list(texts))
-    sim = np.asarray(sim.detach().to(torch.float64).cpu().numpy() if isinstance(sim, torch.Tensor) else sim,
+        raw = encoder.patch_text_similarity(pixels, [view] * len(texts), list(texts))
+    sim = np.asarray(raw.detach().to(torch.float64).cpu().numpy() if isinstance(raw, torch.Tensor) else raw,
                      dtype=np.float64)
     if sim.ndim != 2 or sim.shape[0] != len(texts):
         raise ValueError(f"patch_text_similarity returned shape {sim.shape}, expected ({len(texts)}, P)")

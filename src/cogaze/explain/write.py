@@ -79,10 +79,12 @@ def _as_predictions(items: Any) -> list[GazePrediction]:
 
 def write_explanation(predictions: GazePrediction | GroundedSentence | Sequence[GazePrediction | GroundedSentence],
                       image: np.ndarray, out_dir: str | Path, scanpath: Sequence[Fixation] | None = None,
-                      max_side: int | None = 1024, summary_side: int = 8, min_side: int | None = 512) -> dict[str, Any]:
+                      max_side: int | None = 1024, summary_side: int = 8, min_side: int | None = 512,
+                      extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write overlays, the scanpath picture and ``explanation.json`` to ``out_dir``; returns the JSON dict.
 
     ``image`` is the original uint8 image the predictions were made on (its size must match theirs).
+    ``extra``: more keys for ``explanation.json`` (e.g. the report and disease probabilities of a prediction).
     """
     preds = _as_predictions(predictions)
     img = np.asarray(image)
@@ -124,5 +126,9 @@ def write_explanation(predictions: GazePrediction | GroundedSentence | Sequence[
         payload["scanpath"] = [[round(x, 2), round(y, 2), round(d, 4)] for x, y, d in fix]
         payload["scanpath_file"] = "scanpath.png"
     payload["files"] = [*files, JSON_NAME]
+    clash = sorted(set(extra or {}) & set(payload))
+    if clash:
+        raise ValueError(f"extra keys {clash} would overwrite the explanation's own")
+    payload.update(extra or {})
     _atomic_bytes(out / JSON_NAME, json.dumps(payload, indent=1).encode("utf-8"))
     return payload

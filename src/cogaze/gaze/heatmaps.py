@@ -44,10 +44,10 @@ class ScreenGeometry:
     side, the spec's [REC] fallback.
     """
 
-    width_px: int = help_field(1920, "screen width in pixels")
-    height_px: int = help_field(1080, "screen height in pixels")
-    width_mm: float = help_field(527.0, "visible screen width in millimetres")
-    distance_mm: float = help_field(700.0, "eye-to-screen distance in millimetres")
+    width_px: int = help_field(1920, "screen width in pixels", ge=1)
+    height_px: int = help_field(1080, "screen height in pixels", ge=1)
+    width_mm: float = help_field(527.0, "visible screen width in millimetres", gt=0)
+    distance_mm: float = help_field(700.0, "eye-to-screen distance in millimetres", gt=0)
 
     def __post_init__(self) -> None:
         if min(self.width_px, self.height_px, self.width_mm, self.distance_mm) <= 0:
@@ -68,12 +68,13 @@ class ScreenGeometry:
 class HeatmapOptions:
     """How fixations become heatmaps (spec 1.4)."""
 
-    sigma_deg: float = help_field(1.0, "Gaussian sigma in degrees of visual angle")
-    truncate: float = help_field(3.0, "Gaussians are zero beyond this many sigmas")
+    sigma_deg: float = help_field(1.0, "Gaussian sigma in degrees of visual angle", gt=0, le=30)
+    truncate: float = help_field(3.0, "Gaussians are zero beyond this many sigmas", gt=0, le=10)
     duration_weight: bool = help_field(True, "weight each fixation by its duration (else 1)")
-    lead_s: float = help_field(1.0, "sentence window starts this many seconds before the sentence")
-    lag_s: float = help_field(0.0, "sentence window ends this many seconds after the sentence")
-    margin_deg: float = help_field(0.5, "REFLACX rule: keep fixations within this many degrees of the shown image")
+    lead_s: float = help_field(1.0, "sentence window starts this many seconds before the sentence", ge=0, le=60)
+    lag_s: float = help_field(0.0, "sentence window ends this many seconds after the sentence", ge=0, le=60)
+    margin_deg: float = help_field(0.5, "REFLACX rule: keep fixations within this many degrees of the shown image",
+                                   ge=0, le=30)
     screen: ScreenGeometry = field(default_factory=ScreenGeometry, metadata={"help": "display for EGD sigma"})
 
     def __post_init__(self) -> None:

@@ -13,6 +13,10 @@ Nothing here enables ``trust_remote_code``.
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,28 @@ from torch import nn
 from cogaze.config import help_field
 from cogaze.errors import ConfigError
 from cogaze.logs import quiet_local_model_bars
+from cogaze.models.hub import looks_local, model_file, weights_error, where
+
+log = logging.getLogger("cogaze.models")
+
+
+@dataclass
+class PreprocessConfig:
+    """Image preprocessing of a vision backbone, for one that ships no ``preprocessor_config.json``.
+
+    Left at 0 / empty, the values come from the backbone's own processor config (a local folder or the
+    Hugging Face cache); a pretrained backbone without one is refused rather than normalised with a guess.
+    """
+
+    size: int = help_field(0, "Shortest image edge after the bicubic resize (px); 0 = from the processor config.")
+    crop: int = help_field(0, "Centre-crop side (px); must equal `size` (0 = same as size).")
+    mean: list[float] = help_field(help="Per-channel mean after scaling pixels to [0, 1] (1 or 3 values).",
+                                   default_factory=list)
+    std: list[float] = help_field(help="Per-channel std after scaling pixels to [0, 1] (1 or 3 values).",
+                                  default_factory=list)
+
+    def is_set(self) -> bool:
+        return bool(self.size or self.crop or self.mean or self.std)
 
 
 @dataclass
@@ -40,6 +66,9 @@ class BackboneConfig:
         "backbone into a memory-mapped fp16 store in the run folder (RUN_DIR/vision_features/, reused while "
         "backbone, weights, image geometry and images are unchanged) and trains from it. Refused with "
         "model.train_vision=true.")
+    preprocess: PreprocessConfig = help_field(
+        help="Vision backbone only: image size, centre crop, mean and std when the backbone has no "
+        "preprocessor_config.json (the paper's Rad-DINO has one: leave empty).", default_factory=PreprocessConfig)
 
 
 def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
@@ -49,45 +78,118 @@ def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
         raise ConfigError(f"unknown backbone model_type {spec.model_type!r}")
     cls = CONFIG_MAPPING[spec.model_type]
     kwargs = {**dict(spec.config), **extra}
+    if spec.source and model_file(spec.source, "config.json") is None:
+        if not looks_local(spec.source):
+            problem = (f"{spec.source} is not in the Hugging Face cache ({where(spec.source)}); download it once "
+                       "with network access, or point the source at a local folder")
+        elif not Path(spec.source).expanduser().is_dir():
+            problem = (f"no such folder {spec.source} (a phantom config's backbone folder is made by "
+                       "`cogaze backbone train CORPUS --out DIR`)")
+        else:
+            problem = f"the folder {spec.source} has no config.json"
+        raise ConfigError(f"cannot build {spec.model_type} backbone: {problem}")
     try:
-        if spec.source:
-            cfg = cls.from_pretrained(spec.source, **kwargs)
-            for key, value in kwargs.items():  # from_pretrained drops keys the saved config lacks
-                if not hasattr(cfg, key):
-                    setattr(cfg, key, value)
-            return cfg
-        return cls(**kwargs)
+        with quiet_transformers():
+            if spec.source:
+                cfg = cls.from_pretrained(spec.source, **kwargs)
+                for key, value in kwargs.items():  # from_pretrained drops keys the saved config lacks
+                    if not hasattr(cfg, key):
+                        setattr(cfg, key, value)
+                return cfg
+            return cls(**kwargs)
     except (OSError, ValueError, TypeError) as err:
-        where = spec.source or f"config {kwargs}"
-        hint = ""
-        if spec.source and not Path(spec.source).is_dir():
-            hint = (f" ({spec.source} is no local folder and the hub is offline or lacks it; a phantom config's "
-                    "backbone folder is made by `cogaze backbone train CORPUS --out DIR`)")
-        raise ConfigError(f"cannot build {spec.model_type} backbone from {where}: {str(err).splitlines()[0]}{hint}") from None
+        where_ = spec.source or f"config {kwargs}"
+        raise ConfigError(f"cannot build {spec.model_type} backbone from {where_}: {str(err).splitlines()[0]}") from None
 
 
-def _model(spec: BackboneConfig, cfg: Any, **kwargs: Any) -> nn.Module:
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own load tables and model-type notes: cogaze checks and logs what loaded."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _model(spec: BackboneConfig, cfg: Any, role: str, **kwargs: Any) -> Any:  # a transformers PreTrainedModel
     from transformers import AutoModel
 
     quiet_local_model_bars()  # no "Loading weights" bar per model built
     if not spec.source:
         return AutoModel.from_config(cfg, **kwargs)
     try:
-        return AutoModel.from_pretrained(spec.source, config=cfg, ignore_mismatched_sizes=True, **kwargs)
-    except OSError as err:
-        raise ConfigError(f"cannot load weights from {spec.source}: {str(err).splitlines()[0]}") from None
+        with quiet_transformers():
+            model, info = AutoModel.from_pretrained(spec.source, config=cfg, ignore_mismatched_sizes=True,
+                                                    output_loading_info=True, **kwargs)
+    except Exception as err:  # noqa: BLE001 - pickle refusal, damaged files, missing files: one clear message
+        raise weights_error(spec.source, err) from None
+    _check_loaded(role, spec.source, info, cfg)
+    return model
 
 
-def build_vision_backbone(spec: BackboneConfig) -> nn.Module:
+def _check_loaded(role: str, source: str, info: dict[str, Any], cfg: Any) -> None:
+    """Refuse weights that left parameters at random init; log what the checkpoint held but was not used."""
+    mismatched = {str(m[0]): m for m in info.get("mismatched_keys", [])}
+    allowed = {k for k in mismatched if role == "text" and k.endswith("word_embeddings.weight")}
+    missing = sorted(str(k) for k in info.get("missing_keys", []))
+    bad = [f"{k} (checkpoint {tuple(mismatched[k][1])}, model {tuple(mismatched[k][2])})"
+           for k in sorted(mismatched) if k not in allowed]
+    if missing or bad:
+        raise ConfigError(f"{role} backbone {source}: its weights do not fit the model built from its config: "
+                          + (f"{len(missing)} missing ({', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''})"
+                             if missing else "")
+                          + ("; " if missing and bad else "") + (f"shape mismatch: {'; '.join(bad[:8])}" if bad else "")
+                          + "; these would stay randomly initialised")
+    unused = _group_keys(str(k) for k in info.get("unexpected_keys", []))
+    if unused:
+        log.info("%s backbone %s: not used from its checkpoint: %s", role, source, unused)
+    if allowed:
+        log.info("%s backbone %s: word embeddings sized for the cogaze tokenizer (%d ids), not taken from it", role,
+                 source, int(getattr(cfg, "vocab_size", 0)))
+
+
+def _group_keys(keys: Iterable[str]) -> str:
+    """``cls.* (5), bert.encoder.layer.6-11 (96)``: unused checkpoint keys grouped for one log line."""
+    groups: dict[str, int] = {}
+    layers: set[int] = set()
+    layer_prefix = ""
+    for key in keys:
+        m = re.match(r"(.*?layers?)\.(\d+)\.", key)
+        if m:
+            layer_prefix = m.group(1)
+            layers.add(int(m.group(2)))
+            groups[f"{layer_prefix}.*"] = groups.get(f"{layer_prefix}.*", 0) + 1
+            continue
+        head = key.split(".")[0]
+        groups[f"{head}.*"] = groups.get(f"{head}.*", 0) + 1
+    parts = []
+    for name, n in sorted(groups.items()):
+        if name == f"{layer_prefix}.*" and layers:
+            name = f"{layer_prefix}.{min(layers)}-{max(layers)}"
+        parts.append(f"{name} ({n} tensors)")
+    return ", ".join(parts)
+
+
+def build_vision_backbone(spec: BackboneConfig) -> Any:  # a transformers PreTrainedModel
     """The frozen vision encoder (eval mode, ``requires_grad=False``)."""
-    model = _model(spec, _config(spec))
+    model = _model(spec, _config(spec), "vision")
     model.eval()
     model.requires_grad_(False)
     return model
 
 
-def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad_token_id: int) -> nn.Module:
-    """A BERT-like trunk with the first ``num_layers`` layers and ``vocab_size`` word embeddings."""
+def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad_token_id: int) -> Any:
+    """A BERT-like trunk with the first ``num_layers`` layers and ``vocab_size`` word embeddings.
+
+    A checkpoint of a model with heads (CXR-BERT's ``CXRBertModel``: ``bert.*`` trunk, MLM head ``cls.*``,
+    projection head ``cls_projection_head.*``) gives its trunk; the heads and the layers beyond
+    ``num_layers`` are not used (logged). Its config may name a custom ``model_type`` (``cxr-bert``):
+    ``spec.model_type`` (``bert``) is built, never the checkpoint's remote code.
+    """
     cfg = _config(spec)
     if num_layers > 0:
         if num_layers > cfg.num_hidden_layers and spec.source:
@@ -97,7 +199,7 @@ def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad
     cfg.vocab_size = vocab_size
     cfg.pad_token_id = pad_token_id
     kwargs = {"add_pooling_layer": False} if spec.model_type == "bert" else {}
-    model = _model(spec, cfg, **kwargs)
+    model = _model(spec, cfg, "text", **kwargs)
     if spec.source and pretrained_vocab == vocab_size:
         # Same size by coincidence: the rows still belong to another tokenizer, so re-initialise them.
         emb = model.get_input_embeddings()

@@ -52,20 +52,21 @@ class ModelConfig:
     train_vision: bool = help_field(
         False, "Train the vision backbone too. Spec/paper: frozen (Rad-DINO). Only for random-init backbones, "
         "e.g. the phantom-tiny config, where no pretrained vision encoder exists offline.")
-    text_layers: int = help_field(6, "Keep the first k layers of the text trunk (0 = all).")
+    text_layers: int = help_field(6, "Keep the first k layers of the text trunk (0 = all).", ge=0)
     tokenizer: str = help_field("gpt2", "Tokenizer directory (or hub id), extended with the special tokens.")
-    vocab_size: int = help_field(0, "Text vocabulary size; 0 = the tokenizer's length.")
-    pad_token_id: int = help_field(-1, "Pad id; -1 = the tokenizer's [PAD].")
-    max_text_length: int = help_field(300, "Truncation length of every text.")
-    dim: int = help_field(768, "Shared width d.")
-    num_latents: int = help_field(128, "Perceiver latents m.")
-    perceiver_depth: int = help_field(3, "Perceiver blocks.")
-    perceiver_heads: int = help_field(8, "Attention heads.")
-    perceiver_dim_head: int = help_field(64, "Width per head.")
-    perceiver_ff_mult: int = help_field(4, "GEGLU feed-forward multiplier.")
-    self_per_cross: int = help_field(1, "Self-attention layers per cross-attention.")
-    num_classes: int = help_field(len(CHEXPERT_CLASSES), "Disease labels C.")
-    num_views: int = help_field(len(VIEW_POSITIONS), "View-embedding rows (cogaze.data.VIEW_POSITIONS, UNKNOWN last).")
+    vocab_size: int = help_field(0, "Text vocabulary size; 0 = the tokenizer's length.", ge=0)
+    pad_token_id: int = help_field(-1, "Pad id; -1 = the tokenizer's [PAD].", ge=-1)
+    max_text_length: int = help_field(300, "Truncation length of every text.", ge=1)
+    dim: int = help_field(768, "Shared width d.", ge=1)
+    num_latents: int = help_field(128, "Perceiver latents m.", ge=1)
+    perceiver_depth: int = help_field(3, "Perceiver blocks.", ge=1)
+    perceiver_heads: int = help_field(8, "Attention heads.", ge=1)
+    perceiver_dim_head: int = help_field(64, "Width per head.", ge=1)
+    perceiver_ff_mult: int = help_field(4, "GEGLU feed-forward multiplier.", ge=1)
+    self_per_cross: int = help_field(1, "Self-attention layers per cross-attention.", ge=0)
+    num_classes: int = help_field(len(CHEXPERT_CLASSES), "Disease labels C.", ge=1)
+    num_views: int = help_field(len(VIEW_POSITIONS), "View-embedding rows (cogaze.data.VIEW_POSITIONS, UNKNOWN last).",
+                                ge=1)
     use_context: bool = help_field(True, "Ablation switch: False = every sample uses the image latent.")
     mask_context_padding: bool = help_field(False, "Mask padded context tokens in the Perceiver (reference: no).")
     masked_report_pool: bool = help_field(False, "Mean-pool report tokens without padding (reference: with).")
@@ -74,7 +75,7 @@ class ModelConfig:
         "position 0 (paper, reference code; meaningful with a pretrained text trunk such as CXR-BERT) or 'mean' = "
         "the masked mean of the projected transcript tokens (for a text trunk trained from scratch, whose [CLS] "
         "starts out the same for every sentence; docs/gaze_grounding.md).")
-    temperature_clamp: float = help_field(0.0, "Cap on the log-scales (e.g. 4.6052 = ln 100); 0 = none.")
+    temperature_clamp: float = help_field(0.0, "Cap on the log-scales (e.g. 4.6052 = ln 100); 0 = none.", ge=0)
     loss: LossConfig = help_field(help="Loss switches.", default_factory=LossConfig)
 
 
@@ -96,6 +97,8 @@ class CoGazeOutput:
 
 class CoGazeModel(nn.Module):
     """Frozen vision backbone + text trunk + context-infused encoder + heads + losses."""
+
+    class_weights: torch.Tensor  # a registered buffer
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -247,6 +250,9 @@ def resolve_text_vocab(config: ModelConfig, tokenizer: Any) -> ModelConfig:
     """Fill ``vocab_size`` and ``pad_token_id`` from the tokenizer when left at their defaults."""
     if config.vocab_size <= 0:
         config.vocab_size = len(tokenizer)
+    elif config.vocab_size < len(tokenizer):
+        raise ConfigError(f"model.vocab_size={config.vocab_size} is smaller than the tokenizer's {len(tokenizer)} ids "
+                          "(set model.vocab_size=0 to take the tokenizer's length)")
     if config.pad_token_id < 0:
         config.pad_token_id = int(tokenizer.pad_token_id)
     return config

@@ -23,6 +23,9 @@ class ImageFeatures:
     """Side of the patch grid."""
     logits: Tensor | None = None
     """(B, 14) disease logits of the vision classifier, when the model has one."""
+    context_latents: Tensor | None = None
+    """(B, m, D) the latents that queried the image: context latents, or the image latent Z_I for an image
+    without context (the paper's report decoders attend to ``[latents; context_latents]``)."""
 
 
 @runtime_checkable

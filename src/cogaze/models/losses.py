@@ -29,22 +29,22 @@ class LossConfig:
     """Loss switches and weights."""
 
     cls_loss: str = help_field("bce", "Classification loss: 'bce' (class-balanced weighted BCE, code) or 'focal' (paper).")
-    focal_gamma: float = help_field(0.2, "Focal exponent gamma (cls_loss=focal).")
-    beta: float = help_field(0.9999, "Effective-number beta of the class-balanced weights.")
+    focal_gamma: float = help_field(0.2, "Focal exponent gamma (cls_loss=focal).", ge=0)
+    beta: float = help_field(0.9999, "Effective-number beta of the class-balanced weights.", ge=0, lt=1)
     positive_counts: list[float] = help_field(
         help="Per-class training positive counts n_c; empty = computed from the train samples.",
-        default_factory=list,
+        default_factory=list, ge=0,
     )
     single_positive: bool = help_field(False, "Ablation: contrastive targets = identity (CLIP).")
     gaze: str = help_field("js", f"Gaze loss: one of {', '.join(GAZE_KINDS)} ('none' = no gaze term).")
-    gaze_rho: float = help_field(0.25, "Top-rho fraction of non-zero heatmap entries kept per row.")
-    w_t2p: float = help_field(0.2, "Weight of the transcript->patch direction (code default, the paper).")
-    w_p2t: float = help_field(0.8, "Weight of the patch->transcript direction (code default, the paper).")
-    cls_weight: float = help_field(0.5, "Weight of each modality's classification loss.")
+    gaze_rho: float = help_field(0.25, "Top-rho fraction of non-zero heatmap entries kept per row.", gt=0, le=1)
+    w_t2p: float = help_field(0.2, "Weight of the transcript->patch direction (code default, the paper).", ge=0)
+    w_p2t: float = help_field(0.8, "Weight of the patch->transcript direction (code default, the paper).", ge=0)
+    cls_weight: float = help_field(0.5, "Weight of each modality's classification loss.", ge=0)
     gaze_weight: float = help_field(
         1.0, "Weight of the gaze term in the total loss (paper: 1). configs/pretrain/phantom-tiny.yaml uses 20: "
         "at 1 the contrastive and classification terms take the shared projectors and text trunk, and 8 short "
-        "epochs leave every sentence with the same map (docs/gaze_grounding.md).")
+        "epochs leave every sentence with the same map (docs/gaze_grounding.md).", ge=0)
 
     def __post_init__(self) -> None:
         from cogaze.errors import ConfigError

@@ -6,7 +6,7 @@ trainable parameter (spec 4), named after their modules. The documented key map,
 =====================================================  ===============================================
 theirs                                                  ours
 =====================================================  ===============================================
-image_encoder.*                                         vision_backbone.*  (normally absent: frozen)
+image_encoder.*                                         compared with model.vision.source, not loaded
 text_encoder.[bert.]{embeddings,encoder}.*              text_encoder.{embeddings,encoder}.*
 image_projector.add_pos_embed.pos_embed  (V, 1, D)      encoder.vision_projector.view_embedding.weight (V, D)
 image_projector.add_pos_embed.pos_norm.weight           encoder.vision_projector.norm.weight
@@ -22,9 +22,10 @@ shared_latent, latent_type_embed.{context,image}        encoder.shared_latent, e
 logit_scale, logit_scale_gaze                           heads.logit_scale, heads.logit_scale_gaze
 =====================================================  ===============================================
 
-Never mapped (reported): ``perceiver.latents`` (unused by the reference), CXR-BERT heads
-(``text_encoder.cls.*``, ``cls_projection_head.*``, ``pooler.*``). The view-embedding rows follow
-their view dictionary's order, which must equal ``cogaze.data.VIEW_POSITIONS`` (spec 12.2).
+Never mapped (reported as ignored): ``perceiver.latents`` (unused by the reference), CXR-BERT heads
+(``text_encoder.cls.*``, ``text_encoder.cls_projection_head.*``, ``pooler.*``). The view-embedding rows
+follow their view dictionary's order: :func:`reorder_views` maps them to ``cogaze.data.VIEW_POSITIONS``
+with that dictionary (spec 12.2).
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cogaze.data.records import VIEW_POSITIONS, parse_view
 from cogaze.errors import ConfigError
+from cogaze.models.checkpoint_file import read_state_dict
 
 _P = r"perceiver\.layers\.(\d+)\."
 _RULES: list[tuple[str, str]] = [
-    (r"image_encoder\.(.+)", r"vision_backbone.\1"),
     (r"text_encoder\.(?:bert\.)?((?:embeddings|encoder)\..+)", r"text_encoder.\1"),
     (r"image_projector\.add_pos_embed\.pos_embed", "encoder.vision_projector.view_embedding.weight"),
     (r"image_projector\.add_pos_embed\.pos_norm\.weight", "encoder.vision_projector.norm.weight"),
@@ -76,22 +78,41 @@ def map_key(name: str) -> str | None:
     return None
 
 
+# Keys of theirs that are never used, on purpose (module docstring): listed as "ignored", not "unmapped".
+IGNORED = re.compile(r"(?:module\.|model\.)?(?:perceiver\.latents|text_encoder\.(?:cls\.|cls_projection_head\.|"
+                     r"(?:bert\.)?pooler\.|(?:bert\.)?embeddings\.position_ids\Z))")
+_IMAGE_ENCODER = re.compile(r"(?:module\.|model\.)?image_encoder\.(.+)")
+
+
 @dataclass
 class OfficialLoadReport:
     """What :func:`load_official_state` did."""
 
     loaded: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)  # their keys with no counterpart
+    ignored: list[str] = field(default_factory=list)  # their keys never used on purpose (IGNORED)
     shape_mismatch: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # our trainable params not in their checkpoint
+    backbone: dict[str, torch.Tensor] = field(default_factory=dict)  # their frozen image encoder (its own names)
 
 
 def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> OfficialLoadReport:
-    """Copy every mappable tensor of ``state`` (their names) into ``model``; report the rest."""
+    """Copy every mappable trainable tensor of ``state`` (their names) into ``model``; report the rest.
+
+    Their frozen image encoder (``image_encoder.*``) is not loaded: the backbone comes from
+    ``model.vision.source``; those tensors (names of the transformers version that saved them) are returned
+    in ``report.backbone`` for :func:`backbone_differences`.
+    """
     ours = model.state_dict()
     report = OfficialLoadReport()
     new: dict[str, torch.Tensor] = {}
     for name, value in state.items():
+        if IGNORED.match(name):
+            report.ignored.append(name)
+            continue
+        if (image := _IMAGE_ENCODER.match(name)) is not None:
+            report.backbone[image.group(1)] = value
+            continue
         target = map_key(name)
         if target is None or target not in ours:
             report.unmapped.append(name)
@@ -110,19 +131,64 @@ def load_official_state(model: nn.Module, state: dict[str, torch.Tensor]) -> Off
 
 def load_official_checkpoint(model: nn.Module, path: str | Path) -> OfficialLoadReport:
     """Read their checkpoint safely (safetensors, or ``torch.load(weights_only=True)``) and load it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"official checkpoint not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    return load_official_state(model, read_state_dict(path))
 
-        state = load_file(str(path))
-    else:
+
+def backbone_differences(backbone: nn.Module, theirs: dict[str, torch.Tensor]) -> list[str]:
+    """Where their saved image encoder differs from ``backbone`` (empty list: the same weights).
+
+    Their names are those of the transformers version that saved them (Dinov2's attention was renamed
+    since): transformers itself maps them, by loading them into a copy of ``backbone``'s class.
+    """
+    if not theirs:
+        return []
+    from cogaze.models.backbones import quiet_transformers
+
+    try:
+        with quiet_transformers():
+            copy, info = type(backbone).from_pretrained(  # type: ignore[attr-defined]  # a PreTrainedModel
+                None, config=backbone.config, state_dict=theirs, output_loading_info=True)
+    except Exception as err:  # noqa: BLE001 - any failure to read them is a difference worth naming
+        return [f"image_encoder.* cannot be loaded as {type(backbone).__name__} ({type(err).__name__}: {err})"]
+    out = [f"{k} (not in the checkpoint's image encoder)" for k in sorted(info.get("missing_keys", []))]
+    out += [f"image_encoder.{k} (not in model.vision.source)" for k in sorted(info.get("unexpected_keys", []))]
+    ours = backbone.state_dict()
+    for name, value in copy.state_dict().items():
+        mine = ours[name].float()
+        if value.shape != mine.shape or not torch.allclose(value.float(), mine, rtol=1e-4, atol=1e-6):
+            diff = "shape" if value.shape != mine.shape else f"max |difference| {float((value.float() - mine).abs().max()):.3g}"
+            out.append(f"{name} ({diff})")
+    return out
+
+
+def view_table_key(state: dict[str, torch.Tensor]) -> str | None:
+    """Their key of the view-embedding table (``image_projector.add_pos_embed.pos_embed``), if present."""
+    return next((k for k in state if (map_key(k) or "").endswith("view_embedding.weight")), None)
+
+
+def reorder_views(state: dict[str, torch.Tensor], view_dict: dict[str, int]) -> tuple[dict[str, torch.Tensor], dict]:
+    """Their view-embedding rows put in ``VIEW_POSITIONS`` order, by their view dictionary (name -> row).
+
+    A view of ours that their dictionary lacks takes their UNKNOWN row (recorded in the returned notes);
+    without an UNKNOWN row that is an error. Their names cogaze does not know are listed as unused.
+    """
+    key = view_table_key(state)
+    if key is None:
+        raise ConfigError("the checkpoint has no view-embedding table (image_projector.add_pos_embed.pos_embed)")
+    table = state[key]
+    by_view: dict[str, int] = {}
+    unused: list[str] = []
+    for name, row in view_dict.items():
+        if not isinstance(row, int) or not 0 <= row < table.shape[0]:
+            raise ConfigError(f"view dictionary: {name!r} -> {row!r} is no row of the {table.shape[0]}-row table")
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unpickling refusal becomes a user error
-            raise ConfigError(f"{path}: not a weights-only torch checkpoint: {str(err).splitlines()[0]}") from None
-        state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-        if not isinstance(state, dict):
-            raise ConfigError(f"{path}: no state_dict in checkpoint")
-    return load_official_state(model, state)
+            by_view.setdefault(parse_view(name), row)
+        except ValueError:
+            unused.append(name)
+    filled = [v for v in VIEW_POSITIONS if v not in by_view]
+    if filled and "UNKNOWN" not in by_view:
+        raise ConfigError(f"view dictionary has no row for {', '.join(filled)} and no UNKNOWN row to use instead")
+    rows = [by_view.get(v, by_view.get("UNKNOWN", 0)) for v in VIEW_POSITIONS]
+    out = dict(state)
+    out[key] = table[rows]
+    return out, {"rows": dict(zip(VIEW_POSITIONS, rows)), "from_unknown_row": filled, "unused_names": unused}

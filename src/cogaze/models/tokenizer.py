@@ -29,15 +29,22 @@ def extend_tokenizer(tokenizer):  # noqa: ANN001, ANN201 - any HF tokenizer
     return tokenizer
 
 
-def load_tokenizer(path: str | Path):  # noqa: ANN201
-    """Load a tokenizer from a local directory (or hub id when online) and extend it (spec 1.2)."""
+def raw_tokenizer(path: str | Path):  # noqa: ANN201
+    """A tokenizer as saved in a local folder or under a hub id (local Hugging Face cache first), not extended."""
     from transformers import AutoTokenizer
 
+    from cogaze.models.hub import looks_local, where
+
     try:
-        tok = AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"cannot load tokenizer from {path!s}: {str(err).splitlines()[0]}") from None
-    return extend_tokenizer(tok)
+        return AutoTokenizer.from_pretrained(str(path))
+    except Exception as err:  # noqa: BLE001 - missing files, offline hub, damaged JSON: one clear message
+        hint = "" if looks_local(str(path)) else f" (looked in {where(str(path))})"
+        raise ConfigError(f"cannot load tokenizer from {path!s}{hint}: {str(err).strip().splitlines()[0]}") from None
+
+
+def load_tokenizer(path: str | Path):  # noqa: ANN201
+    """Load a tokenizer from a local directory or a hub id and extend it (spec 1.2)."""
+    return extend_tokenizer(raw_tokenizer(path))
 
 
 CONTEXT_FORMATS: tuple[str, ...] = ("mimic", "srrg")

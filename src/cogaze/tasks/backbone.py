@@ -59,18 +59,19 @@ class BackboneTrainConfig:
     model_type: str = help_field("resnet", "transformers model_type of the backbone (resnet, convnext, dinov2, vit).")
     config: dict[str, Any] = help_field(help="Config keys of the randomly initialised backbone (conv models "
                                         "must name image_size).", default_factory=_phantom_resnet)
-    epochs: int = help_field(16, "Training epochs (cosine learning-rate decay to 0 over them).")
-    batch_size: int = help_field(32, "Images per step.")
-    lr: float = help_field(6e-3, "AdamW peak learning rate.")
-    weight_decay: float = help_field(0.01, "AdamW weight decay.")
-    max_shift: int = help_field(6, "Random-shift augmentation: up to this many pixels in x and y (0 = none).")
+    epochs: int = help_field(16, "Training epochs (cosine learning-rate decay to 0 over them).", ge=1)
+    batch_size: int = help_field(32, "Images per step.", ge=1)
+    lr: float = help_field(6e-3, "AdamW peak learning rate.", gt=0, le=10)
+    weight_decay: float = help_field(0.01, "AdamW weight decay.", ge=0)
+    max_shift: int = help_field(6, "Random-shift augmentation: up to this many pixels in x and y (0 = none).", ge=0)
     frontal_only: bool = help_field(False, "Train on PA/AP images only (default: every view).")
-    seed: int = help_field(0, "Seed of initialisation, shuffling and augmentation.")
+    seed: int = help_field(0, "Seed of initialisation, shuffling and augmentation.", ge=0, le=2**32 - 1)
     mean: list[float] = help_field(help="Per-channel normalisation mean (images scaled to [0, 1] first); default "
                                    "= what CoGaze applies to a backbone without a processor config "
-                                   "(cogaze.models.pretrained.DEFAULT_MEAN).", default_factory=lambda: list(DEFAULT_MEAN))
+                                   "(cogaze.models.pretrained.DEFAULT_MEAN).", default_factory=lambda: list(DEFAULT_MEAN),
+                                       ge=0, le=1, min_items=1)
     std: list[float] = help_field(help="Per-channel normalisation std (DEFAULT_STD).",
-                                  default_factory=lambda: list(DEFAULT_STD))
+                                  default_factory=lambda: list(DEFAULT_STD), gt=0, min_items=1)
 
 
 @dataclass
@@ -89,7 +90,11 @@ def load_labelled_images(records: Sequence[ImageRecord], geometry: ImageGeometry
     """Images (N, 3, S, S) through ``geometry`` and binarised labels (N, 14); a bad image names its file."""
     if not records:
         raise DataError("no images to train the backbone on")
-    images = [torch.from_numpy(geometry.transform_image(read_image(r.image_path))) for r in records]
+    missing = next((r.dicom_id for r in records if r.image_path is None), None)
+    if missing is not None:
+        raise DataError(f"record {missing} has no image path")
+    images = [torch.from_numpy(geometry.transform_image(read_image(r.image_path))) for r in records
+              if r.image_path is not None]
     labels = torch.tensor(np.array([r.labels for r in records]), dtype=torch.float32)
     return torch.stack(images), labels
 
@@ -102,7 +107,7 @@ def mean_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
 class _Classifier(nn.Module):
     """Backbone + mean over its tokens' "[CLS]" slot (conv: global average) + a linear head."""
 
-    def __init__(self, backbone: nn.Module, num_classes: int):
+    def __init__(self, backbone: Any, num_classes: int):  # a transformers PreTrainedModel
         super().__init__()
         self.backbone = backbone
         self.head = nn.Linear(vision_hidden_size(backbone.config), num_classes)
@@ -154,7 +159,10 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
         size = image_size_of(backbone.config)
     except ConfigError:
         raise ConfigError("backbone config must name image_size (config.image_size=128)") from None
-    geometry = ImageGeometry(size=size, mean=tuple(cfg.mean), std=tuple(cfg.std))
+    mean, std = cfg.mean, cfg.std
+    if len(mean) != 3 or len(std) != 3:
+        raise ConfigError(f"mean and std need 3 values (one per channel), got mean={mean} std={std}")
+    geometry = ImageGeometry(size=size, mean=(mean[0], mean[1], mean[2]), std=(std[0], std[1], std[2]))
     xtr, ytr = load_labelled_images(train, geometry)
     xva, yva = load_labelled_images(val, geometry)
     if not bool((ytr.sum(0) > 0).any()):
@@ -195,7 +203,7 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
     return result
 
 
-def _save(backbone: nn.Module, cfg: BackboneTrainConfig, result: BackboneResult) -> None:
+def _save(backbone: Any, cfg: BackboneTrainConfig, result: BackboneResult) -> None:
     """save_pretrained into a temp sibling, then swap it into place (no half-written backbone folder)."""
     out = result.out_dir
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +212,10 @@ def _save(backbone: nn.Module, cfg: BackboneTrainConfig, result: BackboneResult)
     try:
         backbone.save_pretrained(tmp, safe_serialization=True)
         save_config(cfg, tmp / "train_config.yaml")
+        # the preprocessing it was trained with, read back by every model built on it (never a guess)
+        geometry = ImageGeometry(size=image_size_of(backbone.config), mean=(cfg.mean[0], cfg.mean[1], cfg.mean[2]),
+                                 std=(cfg.std[0], cfg.std[1], cfg.std[2]))
+        atomic_write_json(tmp / "preprocessor_config.json", geometry.processor_config())
         info = {"best_epoch": result.best_epoch, "best_val_mean_auroc": result.best_val_auroc,
                 "n_train": result.n_train, "n_val": result.n_val, "history": result.history}
         atomic_write_json(tmp / "backbone_train.json", info)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,19 +49,23 @@ class ClassificationConfig:
     """Supervised classification settings (defaults: a quick linear probe; spec 5.4 for fine-tuning)."""
 
     mode: str = help_field("linear_probe", help="'linear_probe' (frozen encoder) or 'finetune' (full)")
-    fractions: list[int] = help_field(help="label fractions in percent", default_factory=lambda: [1, 10, 100])
-    seeds: list[int] = help_field(help="training seeds (mean ± std over them)", default_factory=lambda: [0, 1, 2])
-    epochs: int = help_field(20, help="training epochs (validation after each)")
-    batch_size: int = help_field(16, help="training batch size")
-    lr: float = help_field(1e-3, help="base learning rate (encoder in finetune; the probe's head uses it x head_lr_mult)")
-    head_lr_mult: float = help_field(10.0, help="head learning rate = lr x this (the paper: 10)")
-    weight_decay: float = help_field(0.01, help="AdamW weight decay")
-    patience: int = help_field(5, help="ReduceLROnPlateau patience (epochs without val improvement)")
-    beta: float = help_field(0.9999, help="class-balanced loss beta (0 = unweighted)")
-    focal_gamma: float = help_field(0.0, help="focal gamma of the CB loss (0 = weighted BCE; reference: 0.2)")
-    threshold: float = help_field(0.5, help="multi-label decision threshold on sigmoid outputs for F1")
-    subsample_seed: int = help_field(0, help="seed of label-fraction subsampling when no fraction lists are given")
-    encode_batch_size: int = help_field(32, help="images per encoder call when extracting features")
+    fractions: list[int] = help_field(help="label fractions in percent", default_factory=lambda: [1, 10, 100],
+                                      ge=1, le=100, min_items=1)
+    seeds: list[int] = help_field(help="training seeds (mean ± std over them)", default_factory=lambda: [0, 1, 2],
+                                  ge=0, le=2**32 - 1, min_items=1)
+    epochs: int = help_field(20, help="training epochs (validation after each)", ge=1)
+    batch_size: int = help_field(16, help="training batch size", ge=1)
+    lr: float = help_field(1e-3, help="base learning rate (encoder in finetune; the probe's head uses it x head_lr_mult)",
+                           gt=0, le=10)
+    head_lr_mult: float = help_field(10.0, help="head learning rate = lr x this (the paper: 10)", gt=0)
+    weight_decay: float = help_field(0.01, help="AdamW weight decay", ge=0)
+    patience: int = help_field(5, help="ReduceLROnPlateau patience (epochs without val improvement)", ge=0)
+    beta: float = help_field(0.9999, help="class-balanced loss beta (0 = unweighted)", ge=0, lt=1)
+    focal_gamma: float = help_field(0.0, help="focal gamma of the CB loss (0 = weighted BCE; reference: 0.2)", ge=0)
+    threshold: float = help_field(0.5, help="multi-label decision threshold on sigmoid outputs for F1", gt=0, lt=1)
+    subsample_seed: int = help_field(0, help="seed of label-fraction subsampling when no fraction lists are given",
+                                     ge=0, le=2**32 - 1)
+    encode_batch_size: int = help_field(32, help="images per encoder call when extracting features", ge=1)
     device: str = help_field("cpu", help="torch device")
 
 
@@ -86,7 +91,8 @@ class _Probe:
     """Linear head on cached features."""
 
     def __init__(self, encoder: VisionLanguageEncoder, config: ClassificationConfig) -> None:
-        self.encoder, self.config, self.cache = encoder, config, {}
+        self.encoder, self.config = encoder, config
+        self.cache: dict[int, tuple[ImageItems, Tensor]] = {}
 
     def features(self, items: ImageItems) -> Tensor:
         key = id(items)
@@ -129,7 +135,7 @@ def _finetune(encoder: nn.Module, train: ImageItems, val: ImageItems, test: Imag
               cfg: ClassificationConfig) -> dict:
     """One full fine-tuning run from a fresh copy of ``encoder``."""
     gen = set_seed(seed)
-    model = copy.deepcopy(encoder).to(cfg.device)
+    model: Any = copy.deepcopy(encoder).to(cfg.device)  # a VisionLanguageEncoder module
     targets, counts = training_targets(train.labels)
     head = nn.Linear(int(model.embed_dim), targets.shape[1]).to(cfg.device)
     weights = class_balanced_weights(counts, cfg.beta)

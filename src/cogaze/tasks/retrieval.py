@@ -38,11 +38,11 @@ class RetrievalConfig:
 
     classes: list[str] = help_field(help="label columns to sample from (one label per item)",
                                     default_factory=lambda: list(RETRIEVAL_CLASSES))
-    per_class: int = help_field(200, help="items sampled per class (5x200: 200)")
-    seed: int = help_field(0, help="seed of the per-class draw")
-    ks: list[int] = help_field(help="cut-offs K for P@K and R@K", default_factory=lambda: [1, 5, 10])
+    per_class: int = help_field(200, help="items sampled per class (5x200: 200)", ge=1)
+    seed: int = help_field(0, help="seed of the per-class draw", ge=0, le=2**32 - 1)
+    ks: list[int] = help_field(help="cut-offs K for P@K and R@K", default_factory=lambda: [1, 5, 10], ge=1, min_items=1)
     sample_file: str | None = help_field(None, help="reuse a sample written by an earlier run (JSON)")
-    batch_size: int = help_field(32, help="images / reports per encoder call")
+    batch_size: int = help_field(32, help="images / reports per encoder call", ge=1)
     device: str = help_field("cpu", help="torch device for the encoder")
 
 
@@ -61,7 +61,7 @@ def single_label_sample(ids: Sequence[str], labels: np.ndarray, class_names: Seq
     rng = np.random.default_rng(seed)
     out: list[dict[str, str]] = []
     for col, name in enumerate(class_names):
-        eligible = sorted(ids[i] for i in np.flatnonzero(single & (y[:, col] == 1)))
+        eligible = sorted(ids[int(i)] for i in np.flatnonzero(single & (y[:, col] == 1)))
         if len(eligible) < per_class:
             raise DataError(f"class {name!r} has {len(eligible)} single-label items, fewer than {per_class}")
         picked = sorted(rng.choice(len(eligible), size=per_class, replace=False).tolist())

@@ -37,22 +37,26 @@ class SegmentationConfig:
     """Segmentation settings (spec 5.5 defaults where the spec gives one)."""
 
     channels: list[int] = help_field(help="decoder block widths (each block upsamples x2)",
-                                     default_factory=lambda: [512, 256, 128, 64])
-    fractions: list[int] = help_field(help="label fractions in percent", default_factory=lambda: [100])
-    seeds: list[int] = help_field(help="training seeds (mean ± std over them)", default_factory=lambda: [0, 1, 2])
-    epochs: int = help_field(100, help="training epochs (validation after each)")
-    batch_size: int = help_field(16, help="training batch size")
-    lr: float = help_field(1e-4, help="base learning rate (encoder when fine-tuned; head uses lr x head_lr_mult)")
-    head_lr_mult: float = help_field(5.0, help="head learning rate = lr x this (the paper: 5)")
-    weight_decay: float = help_field(0.01, help="AdamW weight decay")
-    patience: int = help_field(5, help="ReduceLROnPlateau patience on val Dice")
+                                     default_factory=lambda: [512, 256, 128, 64], ge=1, min_items=1)
+    fractions: list[int] = help_field(help="label fractions in percent", default_factory=lambda: [100],
+                                      ge=1, le=100, min_items=1)
+    seeds: list[int] = help_field(help="training seeds (mean ± std over them)", default_factory=lambda: [0, 1, 2],
+                                  ge=0, le=2**32 - 1, min_items=1)
+    epochs: int = help_field(100, help="training epochs (validation after each)", ge=1)
+    batch_size: int = help_field(16, help="training batch size", ge=1)
+    lr: float = help_field(1e-4, help="base learning rate (encoder when fine-tuned; head uses lr x head_lr_mult)",
+                           gt=0, le=10)
+    head_lr_mult: float = help_field(5.0, help="head learning rate = lr x this (the paper: 5)", gt=0)
+    weight_decay: float = help_field(0.01, help="AdamW weight decay", ge=0)
+    patience: int = help_field(5, help="ReduceLROnPlateau patience on val Dice", ge=0)
     finetune_encoder: bool = help_field(False, help="also train the encoder's trainable parameters")
-    bce_weight: float = help_field(10.0, help="weight of the (focal) BCE term")
-    focal_gamma: float = help_field(2.0, help="focal gamma of the BCE term (0 = plain BCE)")
-    threshold: float = help_field(0.5, help="probability threshold of a predicted mask pixel")
+    bce_weight: float = help_field(10.0, help="weight of the (focal) BCE term", ge=0)
+    focal_gamma: float = help_field(2.0, help="focal gamma of the BCE term (0 = plain BCE)", ge=0)
+    threshold: float = help_field(0.5, help="probability threshold of a predicted mask pixel", gt=0, lt=1)
     empty_policy: str = help_field("score", help="per-image Dice of an empty target: "
                                    "'score' (1 if the prediction is empty too, else 0) or 'skip' (left out)")
-    subsample_seed: int = help_field(0, help="seed of label-fraction subsampling when no fraction lists are given")
+    subsample_seed: int = help_field(0, help="seed of label-fraction subsampling when no fraction lists are given",
+                                     ge=0, le=2**32 - 1)
     device: str = help_field("cpu", help="torch device")
 
 

@@ -47,8 +47,8 @@ class ZeroShotConfig:
         help="label column -> prompt class, where the names differ (default: case-insensitive match)",
         default_factory=dict,
     )
-    logit_scale: float = help_field(1 / 0.07, help="cosine multiplier before the two-way softmax (exp(s1))")
-    batch_size: int = help_field(32, help="images per encoder call")
+    logit_scale: float = help_field(1 / 0.07, help="cosine multiplier before the two-way softmax (exp(s1))", gt=0)
+    batch_size: int = help_field(32, help="images per encoder call", ge=1)
     device: str = help_field("cpu", help="torch device for the encoder")
 
 
@@ -69,7 +69,7 @@ def load_prompts(source: str | Path | Mapping[str, list[str]]) -> dict[str, list
         name = str(source)
         if name in BUILTIN_PROMPTS:
             where = f"shipped prompt file {name}.yaml"
-            text = resources.files("cogaze.resources").joinpath("prompts", f"{name}.yaml").read_text("utf-8")
+            text = resources.files("cogaze.resources").joinpath("prompts").joinpath(f"{name}.yaml").read_text("utf-8")
         else:
             path = Path(name)
             where = str(path)

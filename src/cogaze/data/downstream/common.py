@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from cogaze.data.paths import inside
 from cogaze.data.records import SPLITS, VIEW_POSITIONS, parse_split
 from cogaze.errors import ConfigError, DataError, Problems
 
@@ -259,7 +260,13 @@ class RecordBuilder:
     def image_path(self, line: int, candidates: Sequence[str]) -> Path | None | Literal[False]:
         """Resolve the image of a split-file line; ``False`` when it is missing and skipped."""
         if self.index is None:
-            return None if self.image_root is None else self.image_root / candidates[0]
+            if self.image_root is None:
+                return None
+            try:
+                return inside(self.image_root, candidates[0], "image")
+            except ValueError as err:
+                self.problems.report(DataError(str(err), self.split_file, line))
+                return False
         path = self.index.find(candidates)
         if path is None:
             names = " or ".join(repr(c) for c in candidates)

@@ -11,6 +11,7 @@ import multiprocessing as mp
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -32,20 +33,21 @@ SPLIT_NAMES = {"train": "train", "val": "validate", "test": "test"}
 class PhantomOptions:
     """Options of the phantom generator (every key documented)."""
 
-    n_patients: int = help_field(40, "number of patients (each has 1-4 studies of 1-3 images)")
-    seed: int = help_field(0, "random seed; the same seed gives a byte-identical tree")
-    image_size: int = help_field(256, "image side in pixels (64-1024)")
-    gaze_fraction: float = help_field(0.3, "fraction of frontal images with a simulated reading (EGD + REFLACX)")
-    subtlety: float = help_field(0.5, "0 = conspicuous findings, 1 = barely visible")
-    context_absent: float = help_field(0.025, "fraction of studies with neither indication nor history")
-    multi_reading: float = help_field(0.15, "fraction of gaze images given 1-2 extra REFLACX readings")
-    val_fraction: float = help_field(0.1, "fraction of patients in the validation split")
-    test_fraction: float = help_field(0.1, "fraction of patients in the test split")
+    n_patients: int = help_field(40, "number of patients (each has 1-4 studies of 1-3 images)", ge=1)
+    seed: int = help_field(0, "random seed; the same seed gives a byte-identical tree", ge=0, le=2**32 - 1)
+    image_size: int = help_field(256, "image side in pixels (64-1024)", ge=64, le=1024)
+    gaze_fraction: float = help_field(0.3, "fraction of frontal images with a simulated reading (EGD + REFLACX)",
+                                      ge=0, le=1)
+    subtlety: float = help_field(0.5, "0 = conspicuous findings, 1 = barely visible", ge=0, le=1)
+    context_absent: float = help_field(0.025, "fraction of studies with neither indication nor history", ge=0, le=1)
+    multi_reading: float = help_field(0.15, "fraction of gaze images given 1-2 extra REFLACX readings", ge=0, le=1)
+    val_fraction: float = help_field(0.1, "fraction of patients in the validation split", ge=0, le=1)
+    test_fraction: float = help_field(0.1, "fraction of patients in the test split", ge=0, le=1)
     prevalence: dict[str, float] = help_field(
         help="per-class base probability (CheXbert names); missing classes keep the defaults",
-        default_factory=dict)
+        default_factory=dict, ge=0, le=1)
     progress: bool = help_field(True, "show a progress bar")
-    workers: int = help_field(1, "worker processes (output is identical for any number)")
+    workers: int = help_field(1, "worker processes (output is identical for any number)", ge=1)
 
     def check(self) -> None:
         if self.n_patients < 1:
@@ -111,7 +113,7 @@ def _patient(index: int, subject_id: str, study_ids: list[str], split: str, opt:
     rng = np.random.default_rng([opt.seed, index])
     vis, size_gain = 1.5 - opt.subtlety, 1.25 - 0.5 * opt.subtlety
     female = bool(rng.random() < 0.5)
-    rows: dict[str, list] = {k: [] for k in ("meta", "split", "chexpert", "boxes", "master", "egd_fix", "reflacx",
+    rows: dict[str, Any] = {k: [] for k in ("meta", "split", "chexpert", "boxes", "master", "egd_fix", "reflacx",
                                              "sentences")}
     rows["context"] = []
     rows["srrg"] = []
@@ -323,7 +325,7 @@ def _write_tables(out: Path, opt: PhantomOptions, t: dict[str, list]) -> Phantom
         per_split[name]["patients"] = len({r["subject_id"] for r in rows})
     summary = PhantomSummary(out, opt.n_patients, len(t["chexpert"]), len(t["meta"]), len(t["master"]),
                              len(t["reflacx"]), per_split, positives)
-    manifest = {"generator": GENERATOR_VERSION, "cogaze_version": __version__, "seed": opt.seed,
+    manifest: dict[str, Any] = {"generator": GENERATOR_VERSION, "cogaze_version": __version__, "seed": opt.seed,
                 "options": dataclasses.asdict(opt), "counts": {k: v for k, v in summary.to_dict().items()
                                                                if k != "out_dir"},
                 "views": {v: sum(m["ViewPosition"] == v for m in t["meta"]) for v in ("PA", "AP", "LATERAL")},

@@ -14,29 +14,40 @@ import torch
 from torch import Tensor, nn
 
 from cogaze.errors import ConfigError
+from cogaze.models.llm_reporter.chat import ChatFormat, chat_format, lora_targets
 from cogaze.models.llm_reporter.config import LLMConfig
 from cogaze.models.llm_reporter.prompt import PromptIds
 
 
-def lora_config(cfg: LLMConfig):
-    """The peft LoraConfig of ``cfg`` (causal LM, no bias)."""
+def lora_config(cfg: LLMConfig, targets: list[str], fan_in_fan_out: bool = False):
+    """The peft LoraConfig of ``cfg`` on the modules ``targets`` (causal LM, no bias; ``fan_in_fan_out`` for
+    GPT-2's Conv1D layers, whose weights are stored (in, out))."""
     from peft import LoraConfig
 
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.lora_targets), bias="none", task_type="CAUSAL_LM")
+                      target_modules=list(targets), bias="none", task_type="CAUSAL_LM", fan_in_fan_out=fan_in_fan_out)
 
 
 class LLMReporter(nn.Module):
-    """LoRA-adapted causal LM + vision adapter. ``lm`` is a transformers causal LM (not yet peft-wrapped)."""
+    """LoRA-adapted causal LM + vision adapter. ``lm`` is a transformers causal LM (not yet peft-wrapped).
 
-    def __init__(self, lm: nn.Module, latent_dim: int, cfg: LLMConfig, pad_id: int, eot_id: int):
+    LoRA goes on ``cfg.lora_targets``, or on the attention projections its architecture names
+    (:func:`~cogaze.models.llm_reporter.chat.lora_targets`); ``self.lora_targets`` records which.
+    """
+
+    def __init__(self, lm: nn.Module, latent_dim: int, cfg: LLMConfig, pad_id: int, eot_id: int,
+                 chat: ChatFormat | None = None):
         super().__init__()
         from peft import get_peft_model
 
         for p in lm.parameters():
             p.requires_grad_(False)
-        self.lm = get_peft_model(lm, lora_config(cfg))
-        hidden = lm.config.hidden_size
+        self.lora_targets = lora_targets(lm, cfg)
+        conv = any(type(m).__name__ == "Conv1D" and n.rsplit(".", 1)[-1] in self.lora_targets
+                   for n, m in lm.named_modules())
+        self.lm = get_peft_model(lm, lora_config(cfg, self.lora_targets, fan_in_fan_out=conv))
+        self.chat = chat
+        hidden = int(getattr(lm.config, "hidden_size"))  # noqa: B009  # lm is a transformers PreTrainedModel
         self.adapter = nn.Linear(latent_dim, hidden)
         self.cfg = cfg
         self.pad_id, self.eot_id = pad_id, eot_id
@@ -118,13 +129,11 @@ def load_llm_reporter(cfg: LLMConfig, latent_dim: int, tokenizer=None, dtype: to
         lm = AutoModelForCausalLM.from_pretrained(cfg.lm, dtype=dtype) if dtype else AutoModelForCausalLM.from_pretrained(cfg.lm)
     except (OSError, ValueError) as err:
         raise ConfigError(f"llm.lm={cfg.lm!r}: cannot load a causal LM there ({err})") from None
-    eot = cfg.chat["end_of_turn"]
-    eot_id = tokenizer.convert_tokens_to_ids(eot)
-    if eot_id is None or eot_id == tokenizer.unk_token_id:
-        raise ConfigError(f"the tokenizer of {cfg.lm!r} has no end-of-turn token {eot!r} (llm.chat.end_of_turn)")
+    chat = chat_format(tokenizer, cfg)  # the tokenizer's chat template, or the Llama-3 format
+    eot_id = chat.eot_id
     pad = "<|finetune_right_pad_id|>" if "<|finetune_right_pad_id|>" in tokenizer.get_vocab() else tokenizer.pad_token
     pad_id = tokenizer.convert_tokens_to_ids(pad) if pad is not None else eot_id
-    return LLMReporter(lm, latent_dim, cfg, pad_id=pad_id, eot_id=eot_id), tokenizer
+    return LLMReporter(lm, latent_dim, cfg, pad_id=pad_id, eot_id=eot_id, chat=chat), tokenizer
 
 
 def paper_lora_counts() -> dict[str, int]:
@@ -135,7 +144,8 @@ def paper_lora_counts() -> dict[str, int]:
                          head_dim=128, intermediate_size=8192, vocab_size=128_256, tie_word_embeddings=True,
                          max_position_embeddings=131_072)
     with torch.device("meta"):
-        reporter = LLMReporter(LlamaForCausalLM(config), 768, LLMConfig(), pad_id=0, eot_id=1)
+        reporter = LLMReporter(LlamaForCausalLM(config), 768, LLMConfig(lora_targets=["q_proj", "v_proj"]),
+                               pad_id=0, eot_id=1)
     trainable = sum(p.numel() for p in reporter.parameters() if p.requires_grad)
     lora = sum(p.numel() for n, p in reporter.named_parameters() if "lora_" in n)
     total = sum(p.numel() for p in reporter.parameters())

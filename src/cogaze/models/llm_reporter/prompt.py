@@ -1,12 +1,15 @@
 """The one prompt builder used for both training and generation (spec 5.2/5.3; spec 11 defect fixed).
 
-Layout (Llama-3 chat serialisation, marker strings configurable)::
+Layout (serialised by the tokenizer's chat template, or the Llama-3 format shown here)::
 
     BEGIN  HS system HE \\n\\n SYSTEM EOT \\n  HS user HE \\n\\n Input:\\n1. Image:      <- prefix
     <n visual tokens>
     \\n2. Similar report: ... \\n3. Predicted diseases: ... \\nInstructions: ... EOT \\n
     HS assistant HE \\n\\n                                                          <- suffix
     TARGET EOT                                                                     <- target (training)
+
+The conversation is rendered once with sentinels where the image tokens and the similar report go
+(``cogaze.models.llm_reporter.chat``) and cut there; EOT is the template's end-of-turn token.
 
 Generation uses exactly prefix + visual + suffix. Token ids are built piece by piece so the similar
 report can be cut from the left (keeping its end) and the whole sequence can be fitted to the
@@ -21,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cogaze.errors import ConfigError
+from cogaze.models.llm_reporter.chat import IMAGE, SIMILAR, ChatFormat, chat_format
 from cogaze.models.llm_reporter.config import LLMConfig
 
 log = logging.getLogger("cogaze.html")
@@ -79,44 +83,52 @@ def build_prompt(
     diseases: Sequence[str],
     target: str | None = None,
     context_window: int | None = None,
+    fmt: ChatFormat | None = None,
 ) -> PromptIds:
-    """Ids of the prompt (and of ``target`` + end-of-turn when training); same code for both uses."""
-    chat = cfg.chat
-    hs, he, eot = chat["header_start"], chat["header_end"], chat["end_of_turn"]
+    """Ids of the prompt (and of ``target`` + end-of-turn when training); same code for both uses.
+
+    ``fmt`` is the chat serialisation (:func:`~cogaze.models.llm_reporter.chat.chat_format`, computed
+    from ``tokenizer`` and ``cfg`` when not given): the tokenizer's chat template or the Llama-3 format.
+    """
+    fmt = fmt or chat_format(tokenizer, cfg)
     if cfg.task == "findings":
         system = FINDINGS_SYSTEM
+        dis = f"\n3. Predicted diseases: {disease_text(diseases)}\n" if cfg.use_diseases else "\n"
+        similar_part = f"\n2. Similar report: {SIMILAR}" if cfg.use_similar_case else ""
+        user = f"Input:\n1. Image: {IMAGE}{similar_part}{dis}{FINDINGS_INSTRUCTIONS}"
     elif cfg.task == "structured":
-        system = STRUCTURED_SYSTEM
+        system, user = STRUCTURED_SYSTEM, f"Image: {IMAGE}"
     else:
         raise ConfigError(f"llm.task must be 'findings' or 'structured', got {cfg.task!r}")
-    prefix_text = f"{chat['begin']}{hs}system{he}\n\n{system}{eot}\n{hs}user{he}\n\n"
-    prefix_text += "Input:\n1. Image: " if cfg.task == "findings" else "Image: "
+    text = fmt.render(tokenizer, cfg, system, user)
+    if text.count(IMAGE) != 1:
+        raise ConfigError("the chat template does not keep the user message as given (image position lost); "
+                          "use llm.prompt_format=llama3")
+    prefix_text, rest = text.split(IMAGE)
     prefix = _ids(tokenizer, prefix_text)
-    closing = _ids(tokenizer, f"{eot}\n{hs}assistant{he}\n\n")
-    similar: list[int] = []
     middle_a: list[int] = []
-    middle_b: list[int] = []
-    if cfg.task == "findings":
+    similar: list[int] = []
+    if SIMILAR in rest:
+        before, rest = rest.split(SIMILAR)
+        middle_a = _ids(tokenizer, before)
         sim_text = (similar_report or "").strip() or NO_SIMILAR_CASE
-        similar = _ids(tokenizer, sim_text)[-cfg.max_similar_tokens :] if cfg.use_similar_case else []
-        middle_a = _ids(tokenizer, "\n2. Similar report: ") if cfg.use_similar_case else []
-        dis = f"\n3. Predicted diseases: {disease_text(diseases)}\n" if cfg.use_diseases else "\n"
-        middle_b = _ids(tokenizer, dis + FINDINGS_INSTRUCTIONS)
-    target_ids = [] if target is None else _ids(tokenizer, target.strip()) + _ids(tokenizer, eot)
+        similar = _ids(tokenizer, sim_text)[-cfg.max_similar_tokens :]
+    tail = _ids(tokenizer, rest)  # the rest of the user turn and the assistant header
+    target_ids = [] if target is None else _ids(tokenizer, target.strip()) + [fmt.eot_id]
     truncated = False
     # cap the text after the image (spec 5.2: 400 tokens) by shortening the similar report
-    over = len(middle_a) + len(similar) + len(middle_b) + len(closing) - cfg.max_text_tokens
+    over = len(middle_a) + len(similar) + len(tail) - cfg.max_text_tokens
     window = context_window or 0
     if window:
-        over = max(over, len(prefix) + n_visual + len(middle_a) + len(similar) + len(middle_b)
-                   + len(closing) + len(target_ids) - window)
+        over = max(over, len(prefix) + n_visual + len(middle_a) + len(similar) + len(tail)
+                   + len(target_ids) - window)
     if over > 0 and similar:
         cut = min(over, len(similar))
         similar = similar[cut:]
         over -= cut
         truncated = True
     if window:
-        over = len(prefix) + n_visual + len(middle_a) + len(similar) + len(middle_b) + len(closing) + len(target_ids) - window
+        over = len(prefix) + n_visual + len(middle_a) + len(similar) + len(tail) + len(target_ids) - window
         if over > 0 and target_ids:
             cut = min(over, len(target_ids))
             target_ids = target_ids[: len(target_ids) - cut]
@@ -130,4 +142,4 @@ def build_prompt(
     if truncated:
         log.warning("prompt longer than the context window or text cap: truncated (similar report from the left, "
                     "then the target from the right)")
-    return PromptIds(prefix, n_visual, middle_a + similar + middle_b + closing, target_ids, truncated)
+    return PromptIds(prefix, n_visual, middle_a + similar + tail, target_ids, truncated)

@@ -2,9 +2,10 @@
 
 The reference checkpoint is ``{"state_dict": {name: tensor}, "optimizer_state": ..., "epoch": ...}``
 (spec 4, "Checkpoint content"). Its decoder is a transformers ``GPT2LMHeadModel`` with
-cross-attention, stored under a module prefix (``text_decoder.`` by default; any prefix is found by
-locating the key ending in ``transformer.wte.weight``). Inside the prefix the names are transformers'
-GPT-2 names, which are also ours under ``gpt2.``:
+cross-attention, stored under a module prefix: ``language_model.encoder_decoder.decoder.`` in the
+reference's ``ReportGeneration`` module (a transformers ``EncoderDecoderModel`` around the decoder);
+any prefix is found by locating the key ending in ``transformer.wte.weight``. Inside the prefix the
+names are transformers' GPT-2 names, which are also ours under ``gpt2.``:
 
 ==========================================================  =====================================
 authors' key (after the prefix)                             ours
@@ -29,14 +30,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from cogaze.errors import DataError
+from cogaze.models.checkpoint_file import read_state_dict
 from cogaze.models.report_decoder.model import ReportDecoder
 
 _BUFFER = re.compile(r"transformer\.h\.\d+\.(attn|crossattention)\.(bias|masked_bias)$")
-DEFAULT_PREFIX = "text_decoder."
+DEFAULT_PREFIX = "language_model.encoder_decoder.decoder."
 
 
 @dataclass
@@ -57,26 +58,11 @@ class LoadReport:
 
 def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
     """The flat state dict of a checkpoint file (.safetensors, or a torch file read with weights_only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError("checkpoint not found", path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file becomes one clear error
-        raise DataError(f"cannot read checkpoint ({type(err).__name__}: {err})", path) from None
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise DataError("not a state dict of tensors (expected {'state_dict': {name: tensor}})", path)
-    return obj
+    return read_state_dict(path)
 
 
 def find_decoder_prefix(state: dict[str, Tensor]) -> str:
-    """The module prefix in front of ``transformer.wte.weight`` (``text_decoder.`` in the reference)."""
+    """The module prefix in front of ``transformer.wte.weight`` (``language_model.encoder_decoder.decoder.`` in the reference)."""
     hits = [k[: -len("transformer.wte.weight")] for k in state if k.endswith("transformer.wte.weight")]
     if len(hits) != 1:
         raise DataError(f"expected exactly one GPT-2 decoder (key ending in transformer.wte.weight), found {len(hits)}")

@@ -85,6 +85,7 @@ def load_optimizer_state(strategy: Any, optimizer: torch.optim.Optimizer, state:
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
         model = strategy.model
+        assert model is not None  # set up by the strategy before any optimizer state is loaded
         with FSDP.state_dict_type(model, StateDictType.FULL_STATE_DICT, FullStateDictConfig(rank0_only=False),
                                   FullOptimStateDictConfig(rank0_only=False)):
             if state.get("state") and isinstance(next(iter(state["state"])), int):
@@ -115,6 +116,10 @@ class PretrainModule(L.LightningModule):
         # Batches of epoch ``epoch_offset`` consumed before a mid-epoch checkpoint (0 at epoch ends).
         self.batch_offset = int(resume_state.get("batch", 0)) if resume_state else 0
         self.best_val = float(resume_state.get("best_val", float("inf"))) if resume_state else float("inf")
+        # Rows logged since the last epoch checkpoint (rank 0): each checkpoint stores them, so a lost or
+        # damaged metrics.jsonl can be rebuilt on resume (a mid-epoch resume starts from the stored ones).
+        self.epoch_rows: list[dict[str, Any]] = list(resume_state.get("metrics_rows") or []) \
+            if resume_state and self.batch_offset else []
         self.on_epoch_end_fn = on_epoch_end
         self.on_step_end_fn = on_step_end
         self.epochs_done = self.epoch_offset
@@ -147,6 +152,8 @@ class PretrainModule(L.LightningModule):
         return self.batches_done - self.epoch_batch(0) >= self.trainer.num_training_batches
 
     def _write(self, record: dict[str, Any]) -> None:
+        if self.trainer.is_global_zero:
+            self.epoch_rows.append(record)
         if self.metrics_path is not None and self.trainer.is_global_zero:
             with self.metrics_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -174,7 +181,7 @@ class PretrainModule(L.LightningModule):
         self.batches_done = self.epoch_batch(0)
         self._epoch_loss = []
         if self.trainer.is_global_zero:  # a line every 30 s inside long epochs
-            n = self.trainer.num_training_batches
+            n = int(self.trainer.num_training_batches)  # finite: our loaders have a length
             self._batches_progress = Progress(n, f"epoch {self.global_epoch + 1} batch", log.info, every_s=30.0,
                                               offset=self.epoch_batch(0))
 
@@ -202,7 +209,9 @@ class PretrainModule(L.LightningModule):
         keys = ("contrastive", "cls_vision", "cls_report", "gaze", "loss")
         vec = torch.stack([losses[k].detach().float() if k in losses else torch.tensor(float("nan"), device=self.device)
                            for k in keys])
-        rows = self.all_gather(vec).reshape(-1, len(keys))
+        gathered = self.all_gather(vec)
+        assert isinstance(gathered, torch.Tensor)
+        rows = gathered.reshape(-1, len(keys))
         out = {}
         for i, k in enumerate(keys):
             col = rows[:, i][~torch.isnan(rows[:, i])]
@@ -261,6 +270,7 @@ class PretrainModule(L.LightningModule):
             self._epochs_progress.step(self.epochs_done - self.epoch_offset, detail)
         if self.on_epoch_end_fn is not None:
             self.on_epoch_end_fn(self)
+        self.epoch_rows = []
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return finish_batch(batch, self.geometry)  # uint8 images are normalised on the device

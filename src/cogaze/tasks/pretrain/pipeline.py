@@ -17,18 +17,23 @@ from typing import Any
 
 import numpy as np
 
+from cogaze.config import check_ranges
 from cogaze.data.dataset import load_dataset
 from cogaze.data.geometry import ImageGeometry
+from cogaze.data.image_check import drop_broken_images
 from cogaze.data.pixels import ModelImages
 from cogaze.data.records import RecordSet
 from cogaze.data.store import ImageStore
-from cogaze.errors import ConfigError, DataError, OnError
+from cogaze.errors import ConfigError, DataError, OnError, Problems
 from cogaze.gaze.cache import GazeCache, build_gaze_cache
 from cogaze.logs import show_progress
 from cogaze.models.backbones import build_vision_backbone
+from cogaze.models.hub import looks_local
 from cogaze.models.pretrained import image_geometry, patch_grid
-from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.models.tokenizer import raw_tokenizer
+from cogaze.tasks.pretrain.config import PretrainConfig, check_trains
 from cogaze.tasks.pretrain.feature_cache import FeatureCache, build_feature_cache
+from cogaze.tasks.pretrain.recovery import find_resume_point
 from cogaze.tasks.pretrain.run import fit, is_launch_rank_zero, resume
 from cogaze.tasks.pretrain.samples import PretrainSamples
 from cogaze.tasks.pretrain.sources import record_sources, resolve_sources
@@ -45,13 +50,24 @@ def _copy_tokenizer(config: PretrainConfig, run_dir: Path) -> None:
         if not src.is_dir() and dst.is_dir():
             config.model.tokenizer = str(dst.resolve())
         return
-    if not src.is_dir():
-        raise ConfigError(
-            f"tokenizer folder {src} not found: train one with `cogaze tokenizer train DATA_DIR --out {src}` "
-            "or set model.tokenizer=DIR"
-        )
+    missing = (f"tokenizer folder {src} not found: train one with `cogaze tokenizer train DATA_DIR --out {src}` "
+               "or set model.tokenizer=DIR (or a hub id such as gpt2 whose files are in the Hugging Face cache)")
+    hub_id = not src.is_dir() and not looks_local(config.model.tokenizer)
+    if not src.is_dir() and not hub_id:
+        raise ConfigError(missing)
     tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=".tokenizer."))
-    shutil.copytree(src, tmp, dirs_exist_ok=True)
+    try:
+        if hub_id:  # a hub id (local Hugging Face cache first): the run keeps its own copy
+            try:
+                tokenizer = raw_tokenizer(config.model.tokenizer)
+            except ConfigError as err:
+                raise ConfigError(f"{missing}; as a hub id: {err}") from None
+            tokenizer.save_pretrained(str(tmp))
+        else:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if dst.exists():
         shutil.rmtree(dst)
     os.replace(tmp, dst)
@@ -128,6 +144,29 @@ def build_features(config: PretrainConfig, records: list, cache_dir: Path, dtype
     return FeatureCache(result.path)
 
 
+def usable_records(config: PretrainConfig, records: RecordSet, problems: Problems) -> RecordSet:
+    """Under the skip policy, the records whose image pretraining can read: the train and val images are
+    decoded once as training will decode them (or, with ``data.store``, looked up in the store), and
+    each unusable one is logged and counted in ``problems``. Under ``raise`` the records as they are
+    (a broken image then stops the run when it is read, naming the file)."""
+    if problems.on_error != "skip":
+        return records
+    used = [r for r in records if r.split in ("train", "val")]
+    if config.data.store:
+        store = ImageStore(config.data.store)
+        stale = set(store.stale([(r.dicom_id, r.image_path) for r in used]))
+        for dicom in sorted(stale):
+            problems.report(DataError(f"image {dicom}: not in the image store or changed since it was prepared",
+                                      config.data.store))
+        bad = stale
+    else:
+        size = image_geometry(config.model).size if config.data.fast_decode else None
+        kept = {r.dicom_id for r in drop_broken_images(used, problems, decode=True, shortest_edge=size,
+                                                       progress=show_progress(is_launch_rank_zero()))}
+        bad = {r.dicom_id for r in used} - kept
+    return RecordSet([r for r in records if r.dicom_id not in bad]) if bad else records
+
+
 def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
              gaze_cache: str | Path | None = None, on_error: OnError = "raise", records: RecordSet | None = None,
              feature_cache: str | Path | None = None) -> dict[str, Any]:
@@ -137,13 +176,19 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
     ``gaze_cache`` / ``feature_cache``: where the caches live (default: inside ``run_dir``), so that
     several runs on one dataset (ablations, seeds) render and encode it once.
     """
+    check_ranges(config, "pretrain config")  # configs built in code skip load_config's checks
     run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
     if records is None:
         loaded = load_dataset(data_dir, on_error=on_error, impression_only=config.data.impression_only)
-        if loaded.problems.n_skipped:
-            log.warning("%d items skipped while loading %s", loaded.problems.n_skipped, data_dir)
-        records = loaded.records
+        records, problems = loaded.records, loaded.problems
+    else:
+        problems = Problems(on_error)
+    records = usable_records(config, records, problems)
+    if problems.n_skipped:
+        log.warning("%d item(s) skipped while loading and checking %s (--on-error skip; each one logged above)",
+                    problems.n_skipped, data_dir)
+    check_trains(config, len(records.split("train")))  # before anything is written or built
+    run.mkdir(parents=True, exist_ok=True)
     config.data.root = str(data_dir)
     _copy_tokenizer(config, run)
     if is_launch_rank_zero():
@@ -156,12 +201,17 @@ def pretrain(config: PretrainConfig, data_dir: str | Path, run_dir: str | Path,
 
 
 def resume_pretrain(run_dir: str | Path, overrides: tuple[str, ...] = (), on_error: OnError = "raise") -> dict[str, Any]:
-    """Continue a run from its last checkpoint, on the dataset folder recorded in its config."""
+    """Continue a run from its newest intact checkpoint, on the dataset folder recorded in its config."""
     from cogaze.config import load_config
 
     run = Path(run_dir)
+    point = find_resume_point(run, repair=is_launch_rank_zero())  # before reading the dataset: fail fast
     config = load_config(PretrainConfig, run / "config.yaml", overrides)
     resolve_sources(config.model, run)
     loaded = load_dataset(config.data.root, on_error=on_error, impression_only=config.data.impression_only)
-    train, val = build_samples(config, loaded.records, run)
-    return resume(run, train, val, overrides)
+    records = usable_records(config, loaded.records, loaded.problems)
+    if loaded.problems.n_skipped:
+        log.warning("%d item(s) skipped while loading and checking %s (--on-error skip; each one logged above)",
+                    loaded.problems.n_skipped, config.data.root)
+    train, val = build_samples(config, records, run)
+    return resume(run, train, val, overrides, point)

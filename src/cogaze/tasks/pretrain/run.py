@@ -3,7 +3,9 @@
 RUN_DIR/
   config.yaml            resolved PretrainConfig (vocab size, pad id, class counts filled in)
   metrics.jsonl          one JSON object per train step / val epoch: step, epoch, split, each loss term
-  checkpoints/epoch-NNNN/{model.safetensors, config.json, state.pt}   (written atomically)
+  checkpoints/epoch-NNNN/{model.safetensors, config.json, state.pt, metrics.jsonl, checkpoint.json}
+                         (written atomically; checkpoint.json: sha256 of every file, checked on resume and
+                         load; metrics.jsonl: the epoch's rows up to the checkpoint)
   checkpoints/step-NNNNNNN/...   mid-epoch checkpoint (trainer.checkpoint_every_n_steps / stop_after_steps;
                                  only the newest is kept)
   checkpoints/last.json, best.json   pointers to a checkpoint folder
@@ -12,9 +14,12 @@ RUN_DIR/
 ``state.pt`` holds only tensors and plain containers (optimizer/scheduler state, counters: epoch, batch
 within it, global step) and is read with ``torch.load(weights_only=True)``; weights are safetensors.
 Checkpoints are taken at epoch ends and, optionally, every n optimizer steps; ``resume`` continues
-from the newest one, skipping the batches of the epoch already consumed, and replays the same data
-order and dropout masks, so the loss sequence equals an uninterrupted run's. ``metrics.jsonl`` is
-cut back to the checkpoint first, so killed runs leave no duplicate rows.
+from the newest intact one, skipping the batches of the epoch already consumed, and replays the same
+data order and dropout masks, so the loss sequence equals an uninterrupted run's. Before that
+(``cogaze.tasks.pretrain.recovery``, docs/resume.md) a damaged or missing newest checkpoint falls back
+to the newest intact one, ``last.json`` is rebuilt, stale temporary folders are removed and
+``metrics.jsonl`` is reconciled with the checkpoint (rows past it dropped, lost rows restored), each
+with a warning.
 
 With ``trainer.strategy=ddp`` (one node or several: ``trainer.num_nodes``) every rank trains on its own
 batch-sized blocks of each epoch's order, so one step of W ranks x B images sees the same images as
@@ -35,23 +40,35 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import lightning as L
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from cogaze.config import config_to_dict, load_config, save_config
 from cogaze.errors import ConfigError
-from cogaze.io import atomic_write_json, atomic_write_text, current_umask
+from cogaze.io import atomic_write_json, current_umask
 from cogaze.logs import tame_lightning
 from cogaze.models.cogaze import resolve_text_vocab
 from cogaze.models.tokenizer import load_tokenizer
+from cogaze.tasks.checkpoints import write_manifest
 from cogaze.tasks.pretrain.collate import PretrainCollator
-from cogaze.tasks.pretrain.config import PretrainConfig
+from cogaze.tasks.pretrain.config import PretrainConfig, check_trains
 from cogaze.tasks.pretrain.module import EpochSampler, PretrainModule
+from cogaze.tasks.pretrain.pretrained import load_weights
+from cogaze.tasks.pretrain.recovery import SEGMENT, ResumePoint, find_resume_point, reconcile_metrics
+
+
+class SampleSource(Protocol):
+    """What training reads samples from: a list of sample dicts or a lazy PretrainSamples."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
 
 log = logging.getLogger("cogaze.pretrain")
 
@@ -94,7 +111,8 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
         max_epochs=t.max_epochs if max_epochs is None else max_epochs, max_steps=max_steps,
         reload_dataloaders_every_n_epochs=int(reload_each_epoch),
         accelerator=t.accelerator, devices=_devices(t.devices), num_nodes=t.num_nodes, strategy=t.strategy,
-        precision=t.precision, accumulate_grad_batches=t.accumulate_grad_batches,
+        precision=t.precision,  # type: ignore[arg-type]  # a str checked by TrainerConfig
+        accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val or None,
         limit_train_batches=limit(t.limit_train_batches), limit_val_batches=limit(t.limit_val_batches),
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -102,7 +120,7 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
     )
 
 
-def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
+def positive_counts(samples: SampleSource) -> list[float]:
     """Per-class positive counts over the training samples (spec 1.3).
 
     Lazy sample sets (``cogaze.tasks.pretrain.samples.PretrainSamples``) answer from their records without
@@ -110,16 +128,20 @@ def positive_counts(samples: Sequence[dict[str, Any]]) -> list[float]:
     """
     if hasattr(samples, "label_matrix"):
         return samples.label_matrix().sum(0).astype(float).tolist()  # type: ignore[attr-defined]
-    return np.stack([np.asarray(s["labels"], dtype=np.float64) for s in samples]).sum(0).tolist()
+    labels = [np.asarray(samples[i]["labels"], dtype=np.float64) for i in range(len(samples))]
+    return np.stack(labels).sum(0).tolist()
 
 
-def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = False) -> Path:
+def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = False,
+                    info: dict[str, Any] | None = None) -> Path:
     """Write weights (safetensors) + config (JSON) + optimizer/scheduler state atomically.
 
     Called on every rank: the weights and the optimizer state are gathered through the Lightning
     strategy (FSDP assembles the full state dicts from every rank's shards; DDP / one device just
     read them), then global rank 0 writes. At an epoch end (default) the state records ``epoch`` =
     epochs done, ``batch`` = 0; ``mid_epoch`` records the current epoch and the batches of it consumed.
+    The folder also gets the rows logged since the last epoch checkpoint and, last, ``checkpoint.json``
+    (counters, ``info``, sha256 of every file; ``cogaze.tasks.checkpoints``).
     """
     strategy = module.trainer.strategy
     full = strategy.lightning_module_state_dict()  # collective under FSDP: every rank must call it
@@ -135,22 +157,16 @@ def save_checkpoint(module: PretrainModule, ckpt_dir: Path, mid_epoch: bool = Fa
     save_file(state, str(tmp / "model.safetensors"))
     atomic_write_json(tmp / "config.json", config_to_dict(module.config), default=None)
     epoch, batch = (module.global_epoch, module.batches_done) if mid_epoch else (module.global_epoch + 1, 0)
+    assert module.plateau is not None  # created in configure_optimizers
     torch.save({"optimizer": opt_state, "scheduler": module.plateau.state_dict(),
                 "epoch": epoch, "batch": batch, "global_step": module.total_steps,
                 "best_val": module.best_val, "strategy": type(strategy).__name__}, tmp / "state.pt")
+    (tmp / SEGMENT).write_text("".join(json.dumps(r) + "\n" for r in module.epoch_rows), encoding="utf-8")
+    write_manifest(tmp, epoch=epoch, batch=batch, global_step=module.total_steps, **(info or {}))
     if ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
     os.replace(tmp, ckpt_dir)
     return ckpt_dir
-
-
-def load_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a safetensors checkpoint into ``model`` (the frozen backbone may be absent from it)."""
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith("vision_backbone.")]
-    if missing or unexpected:
-        raise ConfigError(f"{path}: checkpoint does not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
 
 
 def _point_last(run_dir: Path, name: str, **info: Any) -> None:
@@ -167,9 +183,10 @@ def _epoch_end(run_dir: Path):  # noqa: ANN202
         name = f"epoch-{module.global_epoch + 1:04d}"
         val = module.last_val.get("loss")
         better = val is not None and val < module.best_val
-        if better:
-            module.best_val = val
-        save_checkpoint(module, run_dir / "checkpoints" / name)  # every rank: the strategy gathers the state
+        if val is not None and better:
+            module.best_val = float(val)
+        save_checkpoint(module, run_dir / "checkpoints" / name,  # every rank: the strategy gathers the state
+                        info={"val": module.last_val})
         if not module.trainer.is_global_zero:
             return
         _point_last(run_dir, name, epoch=module.global_epoch + 1)
@@ -192,40 +209,28 @@ def _step_end(run_dir: Path, every: int, stop: int):  # noqa: ANN202
     return hook
 
 
-def _truncate_metrics(path: Path, state: dict[str, Any]) -> None:
-    """Keep the rows written before checkpoint ``state`` (a killed run may have logged past it)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if (row["split"] == "train" and row["step"] < state["global_step"]) or \
-                (row["split"] != "train" and row["epoch"] < state["epoch"]):
-            keep.append(line + "\n")
-    atomic_write_text(path, "".join(keep))
-
-
-def _run(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:
+def _run(config: PretrainConfig, train: SampleSource, val: SampleSource, run_dir: Path, resume_state: dict | None,
+         checkpoint: Path | None = None) -> dict:
     """Train with ``trainer.matmul_precision``; the process's previous setting is restored afterwards
     (it is global: left at "medium", later CPU matmuls of the caller would run in bf16)."""
     before = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(config.trainer.matmul_precision)
     try:
-        return _train(config, train, val, run_dir, resume_state)
+        return _train(config, train, val, run_dir, resume_state, checkpoint)
     finally:
         torch.set_float32_matmul_precision(before)
 
 
-def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path, resume_state: dict | None) -> dict:
+def _train(config: PretrainConfig, train: SampleSource, val: SampleSource, run_dir: Path, resume_state: dict | None,
+           checkpoint: Path | None) -> dict:
     t = config.trainer
     tokenizer = load_tokenizer(config.model.tokenizer)
     L.seed_everything(t.seed, workers=True, verbose=False)
     module = PretrainModule(config, run_dir / "metrics.jsonl", resume_state, _epoch_end(run_dir),
                             _step_end(run_dir, t.checkpoint_every_n_steps, t.stop_after_steps))
     done = module.epoch_offset
-    if resume_state is not None:
-        last = json.loads((run_dir / "checkpoints" / "last.json").read_text())
-        load_weights(module.model, run_dir / "checkpoints" / last["path"] / "model.safetensors")
+    if checkpoint is not None:
+        load_weights(module.model, checkpoint / "model.safetensors")
     if module.batch_offset and t.limit_train_batches != 1.0:
         raise ConfigError("resuming mid-epoch needs trainer.limit_train_batches=1.0")
     max_steps = -1
@@ -243,9 +248,10 @@ def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path
                           "DeepSpeed's own pickled checkpoint format; use ddp, or fsdp to shard the model")
     sampler = EpochSampler(len(train), t.seed, lambda: module.global_epoch, trainer.global_rank, trainer.world_size,
                            skip=(module.epoch_offset, module.batch_offset * d.batch_size), batch=d.batch_size)
-    train_dl = DataLoader(train, batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
+    check_trains(config, len(train), trainer.world_size)
+    train_dl: DataLoader[Any] = DataLoader(cast(Any, train), batch_size=d.batch_size, sampler=sampler, collate_fn=collate,
                           drop_last=True, num_workers=d.num_workers)
-    val_dl = DataLoader(val, batch_size=d.val_batch_size or d.batch_size, shuffle=False,
+    val_dl: DataLoader[Any] | None = DataLoader(cast(Any, val), batch_size=d.val_batch_size or d.batch_size, shuffle=False,
                         collate_fn=collate, num_workers=d.num_workers) if len(val) else None
     if t.max_epochs - done > 0:
         with warnings.catch_warnings():
@@ -267,15 +273,18 @@ def _train(config: PretrainConfig, train: Sequence, val: Sequence, run_dir: Path
     return summary
 
 
-def fit(config: PretrainConfig, train_samples: Sequence[dict[str, Any]], val_samples: Sequence[dict[str, Any]],
+def fit(config: PretrainConfig, train_samples: SampleSource, val_samples: SampleSource,
         run_dir: str | Path) -> dict[str, Any]:
     """Train a fresh run into ``run_dir`` on in-memory samples (docs/batch.md); returns the summary."""
     run_dir = Path(run_dir)
-    if (run_dir / "checkpoints" / "last.json").exists():
-        raise ConfigError(f"{run_dir} already holds a run; use resume() or another folder")
+    ckpts = run_dir / "checkpoints"
+    if (ckpts / "last.json").exists() or any(ckpts.glob("epoch-*")) or any(ckpts.glob("step-*")):
+        raise ConfigError(f"{run_dir} already holds a run (checkpoints/); resume it (--resume / resume()) "
+                          "or use another folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     if not train_samples:
         raise ConfigError("fit: no training samples")
+    check_trains(config, len(train_samples))  # refuse a run of zero steps before writing anything
     tokenizer = load_tokenizer(config.model.tokenizer)
     resolve_text_vocab(config.model, tokenizer)
     if not config.model.loss.positive_counts:
@@ -286,19 +295,23 @@ def fit(config: PretrainConfig, train_samples: Sequence[dict[str, Any]], val_sam
     return _run(config, train_samples, val_samples, run_dir, None)
 
 
-def resume(run_dir: str | Path, train_samples: Sequence[dict[str, Any]], val_samples: Sequence[dict[str, Any]],
-           overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Continue ``run_dir`` from its newest checkpoint, mid-epoch ones included (same config;
-    ``overrides`` e.g. ``trainer.max_epochs=20`` or ``trainer.stop_after_steps=0``)."""
+def resume(run_dir: str | Path, train_samples: SampleSource, val_samples: SampleSource,
+           overrides: Sequence[str] = (), point: ResumePoint | None = None) -> dict[str, Any]:
+    """Continue ``run_dir`` from its newest intact checkpoint, mid-epoch ones included (same config;
+    ``overrides`` e.g. ``trainer.max_epochs=20`` or ``trainer.stop_after_steps=0``).
+
+    ``point``: the checkpoint :func:`cogaze.tasks.pretrain.recovery.find_resume_point` chose (found here
+    when None); damage is repaired with a warning each (docs/resume.md).
+    """
     run_dir = Path(run_dir)
-    last = run_dir / "checkpoints" / "last.json"
-    if not last.exists():
-        raise ConfigError(f"{run_dir}: no checkpoint to resume from")
+    if point is None:
+        point = find_resume_point(run_dir, repair=is_launch_rank_zero())
     config = load_config(PretrainConfig, run_dir / "config.yaml", overrides)
-    path = run_dir / "checkpoints" / json.loads(last.read_text())["path"] / "state.pt"
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if is_launch_rank_zero():
+    state = dict(point.state)
+    if is_launch_rank_zero():  # only rank 0 writes files (and keeps the rows each checkpoint stores)
+        log.info("resuming %s from checkpoint %s", run_dir, point.where)
         if overrides:
             save_config(config, run_dir / "config.yaml")
-        _truncate_metrics(run_dir / "metrics.jsonl", state)
-    return _run(config, train_samples, val_samples, run_dir, state)
+        rows = reconcile_metrics(run_dir, point)
+        state["metrics_rows"] = [r for r in rows if r["epoch"] == state["epoch"]] if state.get("batch") else []
+    return _run(config, train_samples, val_samples, run_dir, state, point.folder)

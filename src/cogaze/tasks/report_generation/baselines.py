@@ -22,6 +22,8 @@ def nearest_training_index(query: Tensor, query_subjects: Sequence[str], bank: T
 
     ``query`` (Q, D) and ``bank`` (N, D) are pooled vision latents (mean of the latents, spec 1.8).
     """
+    if bank.shape[0] == 0:  # no training bank (e.g. generation for arbitrary images): no similar case
+        return [None] * int(query.shape[0])
     sims = F.normalize(query.float(), dim=-1) @ F.normalize(bank.float(), dim=-1).T
     subjects = list(bank_subjects)
     for q, subject in enumerate(query_subjects):

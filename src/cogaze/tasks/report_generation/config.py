@@ -13,14 +13,15 @@ from cogaze.models.report_decoder.config import DecoderConfig
 class TrainConfig:
     """Optimisation (spec 5.1 defaults; the encoder is frozen, its features computed once)."""
 
-    epochs: int = help_field(30, help="maximum epochs")
-    batch_size: int = help_field(64, help="examples per step")
-    lr: float = help_field(5e-5, help="base learning rate (non-decoder parameters)")
-    decoder_lr_multiplier: float = help_field(10.0, help="the GPT-2 decoder trains at lr x this (the paper)")
-    weight_decay: float = help_field(0.01, help="AdamW weight decay")
-    seed: int = help_field(9233, help="seed of initialisation and shuffling")
-    eval_batch_size: int = help_field(16, help="examples per generation batch")
-    feature_batch_size: int = help_field(16, help="images per encoder batch when precomputing features")
+    epochs: int = help_field(30, help="maximum epochs", ge=1)
+    batch_size: int = help_field(64, help="examples per step", ge=1)
+    lr: float = help_field(5e-5, help="base learning rate (non-decoder parameters); 0 keeps the initial weights "
+                          "(e.g. to score an init_from run as it is)", ge=0, le=10)
+    decoder_lr_multiplier: float = help_field(10.0, help="the GPT-2 decoder trains at lr x this (the paper)", gt=0)
+    weight_decay: float = help_field(0.01, help="AdamW weight decay", ge=0)
+    seed: int = help_field(9233, help="seed of initialisation and shuffling", ge=0, le=2**32 - 1)
+    eval_batch_size: int = help_field(16, help="examples per generation batch", ge=1)
+    feature_batch_size: int = help_field(16, help="images per encoder batch when precomputing features", ge=1)
 
 
 @dataclass
@@ -34,6 +35,10 @@ class ReportGenConfig:
     init_from: str = help_field(
         "", help="report-generation run folder whose trained weights initialise this run (the paper fine-tunes "
         "the structured decoder from the free-text run); '' = fresh initialisation")
+    memory: str = help_field(
+        "vision", help="what the report model reads from the encoder: 'vision' (the vision latents) or "
+        "'vision+context' (the vision latents followed by the latents that queried the image - context latents, "
+        "or the image latent without context: 2 x 128 rows, the paper's decoders, spec 5.1/5.2)")
     decoder: DecoderConfig = field(default_factory=DecoderConfig, metadata={"help": "GPT-2 decoder settings"})
     llm: LLMConfig = field(default_factory=LLMConfig, metadata={"help": "LLM + LoRA settings"})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "optimisation settings"})

@@ -59,15 +59,28 @@ def drop_empty_targets(items: Sequence[ReportItem], problems: Problems | None = 
     return kept
 
 
+MEMORIES = ("vision", "vision+context")
+
+
 @torch.no_grad()
 def precompute_features(encoder: VisionLanguageEncoder | None, items: Sequence[ReportItem],
-                        batch_size: int = 16) -> FeatureBank:
-    """Encode every item once (eval mode, no grad); items with ``latents`` are used as given."""
+                        batch_size: int = 16, memory: str = "vision") -> FeatureBank:
+    """Encode every item once (eval mode, no grad); items with ``latents`` are used as given.
+
+    ``memory`` (ReportGenConfig.memory): the bank's ``latents`` are the vision latents (``"vision"``) or
+    the vision latents followed by the latents that queried the image (``"vision+context"``, 2m rows);
+    ``pooled`` is always the mean of the vision latents.
+    """
+    if memory not in MEMORIES:
+        raise DataError(f"memory must be one of {', '.join(MEMORIES)}, got {memory!r}")
     if encoder is not None and hasattr(encoder, "eval"):
         encoder.eval()
     latents: list[Tensor | None] = [it.latents for it in items]
+    pooled: list[Tensor | None] = [None if it.latents is None else it.latents.float().mean(0) for it in items]
     logits: list[Tensor | None] = [it.logits for it in items]
     todo = [i for i, it in enumerate(items) if it.latents is None]
+    if memory != "vision" and len(todo) < len(items):
+        raise DataError("precomputed item latents are vision latents only: memory='vision+context' needs the encoder")
     if todo and encoder is None:
         raise DataError(f"item {items[todo[0]].dicom_id} has neither latents nor an encoder to compute them")
     # one context format per batch, so a batch is one encoder call
@@ -76,18 +89,25 @@ def precompute_features(encoder: VisionLanguageEncoder | None, items: Sequence[R
         same = [i for i in todo if items[i].context_format == fmt]
         batches += [(fmt, same[k : k + batch_size]) for k in range(0, len(same), batch_size)]
     for fmt, idx in batches:
+        assert encoder is not None  # todo is non-empty here
         batch = [items[i] for i in idx]
         if any(it.pixel_values is None for it in batch):
             bad = next(it for it in batch if it.pixel_values is None)
             raise DataError(f"item {bad.dicom_id} has neither pixel_values nor latents")
         extra = {} if fmt == "mimic" else {"context_format": fmt}  # encoders without context formats keep working
         feats = encoder.encode_images(
-            torch.stack([it.pixel_values for it in batch]), [it.view for it in batch],
+            torch.stack([it.pixel_values for it in batch if it.pixel_values is not None]), [it.view for it in batch],
             [it.indication for it in batch], [it.history for it in batch], **extra,
         )
+        rows = feats.latents
+        if memory == "vision+context":
+            if feats.context_latents is None:
+                raise DataError("memory='vision+context' but the encoder returns no context latents")
+            rows = torch.cat([feats.latents, feats.context_latents], dim=1)
         for j, i in enumerate(idx):
-            latents[i] = feats.latents[j].float()
+            latents[i] = rows[j].float()
+            pooled[i] = feats.latents[j].float().mean(0)
             logits[i] = None if feats.logits is None else feats.logits[j].float()
     stacked = torch.stack(latents)  # type: ignore[arg-type]
     has_logits = all(lg is not None for lg in logits)
-    return FeatureBank(stacked, stacked.mean(1), torch.stack(logits) if has_logits else None)  # type: ignore[arg-type]
+    return FeatureBank(stacked, torch.stack(pooled), torch.stack(logits) if has_logits else None)  # type: ignore[arg-type]

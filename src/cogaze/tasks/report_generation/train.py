@@ -11,21 +11,22 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from cogaze.config import save_config
 from cogaze.data.records import CHEXPERT_CLASSES
 from cogaze.errors import ConfigError, Problems
-from cogaze.io import atomic_path
 from cogaze.logs import Progress
 from cogaze.models.interface import VisionLanguageEncoder
 from cogaze.models.llm_reporter import build_prompt, load_llm_reporter
 from cogaze.models.report_decoder import ReportDecoder, TextCodec, build_gpt2_config
+from cogaze.tasks.checkpoints import save_safetensors, verify_safetensors
 from cogaze.tasks.report_generation.baselines import nearest_training_index, predicted_diseases
 from cogaze.tasks.report_generation.config import ReportGenConfig
 from cogaze.tasks.report_generation.items import (
+    MEMORIES,
     FeatureBank,
     ReportItem,
     drop_empty_targets,
@@ -47,8 +48,8 @@ class ReportGenerator:
     """A trained model with what generation needs (tokenizer, training bank for similar cases)."""
 
     config: ReportGenConfig
-    model: torch.nn.Module
-    tokenizer: object
+    model: Any  # ReportDecoder or LLMReporter
+    tokenizer: Any
     train_bank: FeatureBank
     train_subjects: list[str]
     train_targets: list[str]
@@ -57,10 +58,11 @@ class ReportGenerator:
         cfg = self.config.llm
         sim = nearest_training_index(feats.pooled, subjects, self.train_bank.pooled, self.train_subjects)
         dis = predicted_diseases(feats.logits, cfg.disease_threshold, CHEXPERT_CLASSES) or [[] for _ in subjects]
-        window = self.model.context_window  # type: ignore[attr-defined]
+        window = self.model.context_window
+        chat = getattr(self.model, "chat", None)
         return [build_prompt(self.tokenizer, cfg, feats.latents.shape[1],
                              None if s is None else self.train_targets[s], dis[i],
-                             None if targets is None else targets[i], window) for i, s in enumerate(sim)]
+                             None if targets is None else targets[i], window, chat) for i, s in enumerate(sim)]
 
     @property
     def structured(self) -> bool:
@@ -112,6 +114,8 @@ def check_task(config: ReportGenConfig) -> None:
     """The task is 'findings' or 'structured', and the LLM prompt agrees with it."""
     if config.task not in TASKS:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}")
+    if config.memory not in MEMORIES:
+        raise ConfigError(f"memory must be one of {', '.join(MEMORIES)}, got {config.memory!r}")
     if config.variant == "llm" and config.llm.task != config.task:
         raise ConfigError(f"task={config.task!r} but llm.task={config.llm.task!r}: the LLM prompt must match the task "
                           f"(set llm.task={config.task})")
@@ -128,6 +132,7 @@ def init_from_run(model: torch.nn.Module, run_dir: str | Path) -> int:
     path = Path(run_dir) / "model.safetensors"
     if not path.is_file():
         raise ConfigError(f"init_from={run_dir}: no model.safetensors there (pass a `cogaze train-report` run folder)")
+    verify_safetensors(path)  # the sha256 written with it (files from before checksums pass unverified)
     state = load_file(str(path))
     ours = dict(model.named_parameters())
     bad = [f"{k} {'(not in this model)' if k not in ours else f'{tuple(v.shape)} != {tuple(ours[k].shape)}'}"
@@ -156,8 +161,7 @@ def _build(config: ReportGenConfig, tokenizer, latent_dim: int):
 def _save(path: Path, model: torch.nn.Module) -> None:
     # trainable parameters only (named_parameters lists a tied weight once; frozen LLM weights stay in the LM)
     state = {k: v.detach().contiguous() for k, v in model.named_parameters() if v.requires_grad}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
+    save_safetensors(state, path)  # atomically, with the sha256 its loaders check
 
 
 def train_report_generator(
@@ -188,10 +192,13 @@ def train_report_generator(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
-    train_bank = precompute_features(encoder, train_items, tcfg.feature_batch_size)
-    val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size) if val_items else None
+    train_bank = precompute_features(encoder, train_items, tcfg.feature_batch_size, config.memory)
+    val_bank = precompute_features(encoder, val_items, tcfg.feature_batch_size, config.memory) if val_items else None
     torch.manual_seed(tcfg.seed)
     model, tokenizer, groups = _build(config, tokenizer, train_bank.latents.shape[-1])
+    if config.variant == "llm" and not config.llm.lora_targets:  # record what the architecture chose
+        config.llm.lora_targets = list(model.lora_targets)
+        save_config(config, run_dir / "config.yaml")
     if config.init_from:
         n = init_from_run(model, config.init_from)
         log.info("initialised %d weight tensors from %s", n, config.init_from)
@@ -244,7 +251,7 @@ def _generate_all(gen: ReportGenerator, bank: FeatureBank, subjects: Sequence[st
 def generate_reports(generator: ReportGenerator, encoder: VisionLanguageEncoder | None, items: Sequence[ReportItem],
                      out_csv: str | Path, num_beams: int | None = None, batch_size: int = 16) -> list[str]:
     """Generate a report per item and write the CSV ``cogaze evaluate reports`` reads (atomically)."""
-    bank = precompute_features(encoder, items, batch_size)
+    bank = precompute_features(encoder, items, batch_size, generator.config.memory)
     hyps = _generate_all(generator, bank, [it.subject_id for it in items], batch_size, num_beams)
     write_reports_csv(out_csv, [it.dicom_id for it in items], [generator.reference(it.target) for it in items], hyps)
     return hyps
@@ -255,7 +262,8 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
     """Rebuild a trained generator from ``run_dir`` (config.yaml, tokenizer/, model.safetensors).
 
     ``train_items`` are the training examples (their features are the similar-case bank of the LLM
-    variant; empty findings are dropped as in training).
+    variant; empty findings are dropped as in training). Without any, the bank is empty: the decoder
+    variant does not use it, and the LLM variant's prompt then states that no similar report is available.
     """
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
@@ -263,10 +271,18 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
     from cogaze.config import load_config
 
     run_dir = Path(run_dir)
+    verify_safetensors(run_dir / "model.safetensors")  # a flipped bit would load and change every report
     config = load_config(ReportGenConfig, run_dir / "config.yaml")
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir / "tokenizer"))
     train_items = drop_empty_targets(train_items)
-    bank = precompute_features(encoder, train_items, batch_size)
+    if train_items:
+        bank = precompute_features(encoder, train_items, batch_size, config.memory)
+    else:
+        dim = getattr(encoder, "embed_dim", None)
+        if not isinstance(dim, int):
+            raise ConfigError("loading a report generator without training items needs an encoder (its embed_dim "
+                              "is the decoder's latent width)")
+        bank = FeatureBank(torch.zeros(0, 1, dim), torch.zeros(0, dim), None)
     torch.manual_seed(config.train.seed)
     model, tokenizer, _ = _build(config, tokenizer, bank.latents.shape[-1])
     missing = set(load_file(str(run_dir / "model.safetensors"))) - {n for n, _ in model.named_parameters()}
