@@ -19,6 +19,9 @@ class DemoConfig:
     gaze_fraction: float = help_field(0.4, "Fraction of images with a simulated radiologist reading.")
     phantom_workers: int = help_field(2, "Processes rendering the phantom and the backbone corpus (output identical "
                                       "for any number).")
+    workers: int = help_field(2, "Processes running the stages once the backbone is trained: 2 = the side stages "
+                              "(downstream checks, gaze, ablations) beside the main chain (pretraining, report "
+                              "generation); 1 = one after another (same numbers, slower).")
     model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).")
     backbone_patients: int = help_field(
         400, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.")

@@ -242,9 +242,14 @@ def _generate_all(gen: ReportGenerator, bank: FeatureBank, subjects: Sequence[st
 
 
 def generate_reports(generator: ReportGenerator, encoder: VisionLanguageEncoder | None, items: Sequence[ReportItem],
-                     out_csv: str | Path, num_beams: int | None = None, batch_size: int = 16) -> list[str]:
-    """Generate a report per item and write the CSV ``cogaze evaluate reports`` reads (atomically)."""
-    bank = precompute_features(encoder, items, batch_size)
+                     out_csv: str | Path, num_beams: int | None = None, batch_size: int = 16,
+                     features: FeatureBank | None = None) -> list[str]:
+    """Generate a report per item and write the CSV ``cogaze evaluate reports`` reads (atomically).
+
+    ``features``: the items' encoder features when the caller has them already (else computed here)."""
+    bank = features if features is not None else precompute_features(encoder, items, batch_size)
+    if len(bank) != len(items):
+        raise ConfigError(f"features for {len(bank)} items given with {len(items)} items")
     hyps = _generate_all(generator, bank, [it.subject_id for it in items], batch_size, num_beams)
     write_reports_csv(out_csv, [it.dicom_id for it in items], [generator.reference(it.target) for it in items], hyps)
     return hyps
