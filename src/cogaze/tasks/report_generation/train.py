@@ -203,6 +203,9 @@ def train_report_generator(
     order_gen = torch.Generator().manual_seed(tcfg.seed)
     best, history = float("-inf"), []
     progress = Progress(tcfg.epochs, "report generator epoch", log.info)
+    if not 0.0 <= tcfg.validate_from < 1.0:
+        raise ConfigError(f"train.validate_from must lie in [0, 1), got {tcfg.validate_from}")
+    first_val = min(tcfg.epochs, int(tcfg.validate_from * tcfg.epochs) + 1)  # 1-based; the last epoch always
     for epoch in range(tcfg.epochs):
         model.train()
         losses = []
@@ -216,10 +219,10 @@ def train_report_generator(
             opt.step()
             losses.append(loss.item())
         row = {"epoch": epoch, "train_loss": sum(losses) / len(losses)}
-        if val_bank is not None:
+        if val_bank is not None and epoch + 1 >= first_val:
             hyps = _generate_all(gen, val_bank, [it.subject_id for it in val_items], tcfg.eval_batch_size)
             row["val_score"] = float(metric(hyps, [gen.reference(it.target) for it in val_items]))
-        score = row.get("val_score", -row["train_loss"])
+        score = row.get("val_score", -row["train_loss"] if val_bank is None else float("-inf"))
         if score > best:
             best = score
             _save(run_dir / "model.safetensors", model)
