@@ -78,6 +78,8 @@ def run_demo(out: str | Path, quick: bool = False, config: DemoConfig | None = N
 
     A failing stage is recorded in the page (and the stages that need it are marked skipped); the
     returned dict holds every stage's status, wall-clock and CPU seconds and the collected results.
+    With ``config.workers`` 2 a second process is spawned: a script calling this needs the usual
+    ``if __name__ == "__main__":`` guard (``cogaze demo`` has it).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
