@@ -259,3 +259,15 @@ def test_mean_ci_cells_show_the_interval_below_the_mean():
     assert '<td class="num ci">0.331<span class="ci">[0.158, 0.504]</span></td>' in html
     assert '<td class="num ci">-0.453<span class="ci">[-0.600, -0.305]</span></td>' in html
     assert "<td>15</td>" in html  # other strings stay plain text
+
+
+def test_display_names_of_result_keys():
+    from cogaze.html.labels import display_name, readable
+
+    assert display_name("chance_P@1") == "P@1 by chance"
+    assert display_name("AUROC@100%") == "AUROC (100 % labels)" and display_name("F1@10%", fractions=False) == "F1"
+    assert display_name("dice_micro@100%", fractions=False) == "Dice (micro, over pixels)"
+    assert display_name("BLEU_4") == "BLEU-4" and display_name("ROUGE_L") == "ROUGE-L"
+    assert display_name("CE_14_micro_F1") == "CE-14 micro-F1" and display_name("section_CE_micro_F1") == "section CE micro-F1"
+    assert display_name("P@5") == "P@5" and display_name("some_new_key") == "some new key"
+    assert list(readable({"BLEU_1": 0.5, "R@1": 0.2})) == ["BLEU-1", "R@1"]

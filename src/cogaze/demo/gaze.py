@@ -96,7 +96,8 @@ def grounding_section(s: DemoState, recs: list) -> None:
         s.page.add_image_grid(example, caption="Two sentences on one image, two places: each map (the model's, "
                               "for that sentence alone) with its finding's ground-truth box; the first held-out pair "
                               "where both maps favour their own box, so how often that holds is the table's "
-                              "'own vs other box' column.", columns=2)
+                              "'own vs other box' column.", columns=2,
+                              image_width=320)
     else:
         s.page.add_paragraph("No held-out image where both sentences' maps favour their own finding's box.")
     pg = table["CoGaze"]["pointing"]

@@ -43,7 +43,9 @@ table { border-collapse: collapse; width: auto; max-width: 100%; font-size: 0.92
 caption { caption-side: top; text-align: left; color: var(--muted); font-size: 0.9rem;
   padding: 0 0 6px; }
 th, td { padding: 6px 12px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-thead th { border-bottom: 2px solid #c5ccd8; font-weight: 600; background: var(--panel); white-space: nowrap; }
+thead th { border-bottom: 2px solid #c5ccd8; font-weight: 600; background: var(--panel); vertical-align: bottom;
+  min-width: 4.5em; }
+td.num.ci { padding-left: 8px; padding-right: 8px; }
 tbody tr:nth-child(even) td { background: #fafbfd; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.msg { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace;
