@@ -14,9 +14,18 @@ generate and evaluate reports, and show where a radiologist would look::
 from __future__ import annotations
 
 from cogaze.api.downstream import finetune, retrieve, zeroshot
+from cogaze.api.evaluation import (
+    ReportsCsv,
+    Scoring,
+    compare_reports,
+    evaluate_reports,
+    evaluate_structured_reports,
+    metric_groups,
+    write_results,
+)
 from cogaze.api.explain import explain_image
 from cogaze.api.loading import load_encoder, load_report_model
-from cogaze.api.reports import evaluate_reports, generate, report_items, train_report
+from cogaze.api.reports import generate, report_items, train_report
 from cogaze.api.sources import DataSource
 from cogaze.data.dataset import load_dataset
 from cogaze.data.downstream import SideTables, get_dataset, load_downstream
@@ -24,8 +33,12 @@ from cogaze.data.images import read_image
 
 __all__ = [
     "DataSource",
+    "ReportsCsv",
+    "Scoring",
     "SideTables",
+    "compare_reports",
     "evaluate_reports",
+    "evaluate_structured_reports",
     "explain_image",
     "finetune",
     "generate",
@@ -34,9 +47,11 @@ __all__ = [
     "load_downstream",
     "load_encoder",
     "load_report_model",
+    "metric_groups",
     "read_image",
     "report_items",
     "retrieve",
     "train_report",
+    "write_results",
     "zeroshot",
 ]

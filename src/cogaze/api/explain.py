@@ -38,11 +38,12 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
         except ValueError as err:
             raise ConfigError(f"report: {err}") from None
         first = preds[0].prediction
+        path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
+        payload = write_explanation(preds, image, out_dir, scanpath=path)
     else:
         first = predict_gaze(encoder, image, text, indication=indication, history=history, view=view)
-        preds = [first]
-    path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
-    payload = write_explanation(preds, image, out_dir, scanpath=path)
+        path = scanpath_from_prediction(first, n_fixations=fixations, seed=seed)
+        payload = write_explanation(first, image, out_dir, scanpath=path)
     out = Path(out_dir)
     names = payload.get("files") or [*(m["file"] for m in payload["maps"]),
                                      *([payload["scanpath_file"]] if payload.get("scanpath_file") else []), JSON_NAME]

@@ -115,19 +115,3 @@ def generate(report_run: str | Path, checkpoint: str | Path, data_dir: str | Pat
                "files": files}
     summary["summary_file"] = str(atomic_write_json(Path(out).with_suffix(".json"), summary))
     return summary
-
-
-def evaluate_reports(csv_file: str | Path, protocol: str = "reference", labeler: str = "rule",
-                     chexbert: str | None = None, chexbert_tokenizer: str | None = None,
-                     policy: str = "uncertain_positive", n_boot: int = 1000, seed: int = 0,
-                     skip_missing: bool = False, keep_empty: bool = False, id_column: str = "dicom_id",
-                     reference_column: str = "reference_report",
-                     generated_column: str = "generated_report") -> dict[str, Any]:
-    """Score a reports CSV: NLG metrics (pycocoevalcap), clinical efficacy, bootstrap 95 % CIs."""
-    from cogaze.metrics.report_eval import evaluate_pairs, make_labeler
-    from cogaze.metrics.reports_csv import read_reports_csv
-
-    pairs = read_reports_csv(csv_file, id_column=id_column, reference_column=reference_column,
-                             generated_column=generated_column, empty_generated="keep" if keep_empty else "error")
-    return evaluate_pairs(pairs, protocol, make_labeler(labeler, chexbert, chexbert_tokenizer), policy, n_boot,
-                          seed, skip_missing)

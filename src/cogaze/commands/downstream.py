@@ -55,7 +55,7 @@ def _row(summary: dict[str, object]) -> list[str]:
     if summary["task"] == "binary":
         pos = str(sum(positives.values()))
     else:
-        pos = str(int(summary["rows"]) - int(summary["no_positive_label"]))  # type: ignore[arg-type]
+        pos = str(int(str(summary["rows"])) - int(str(summary["no_positive_label"])))
     views = summary["views"]
     categories = summary.get("categories", {})
     assert isinstance(views, dict) and isinstance(categories, dict)

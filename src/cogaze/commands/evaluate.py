@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cogaze.logs import verbosity_options
@@ -36,35 +38,32 @@ def _common(f):
     return f
 
 
-METRIC_CHOICES = ("nlg", "ce", "bertscore", "radgraph", "semscore", "radcliq", "ratescore")
+def _scoring(kw: dict[str, Any]) -> Any:
+    from cogaze.api import Scoring
+
+    return Scoring(protocol=kw["protocol"], labeler=kw["labeler"], chexbert=kw["chexbert"],
+                   chexbert_tokenizer=kw["chexbert_tokenizer"], policy=kw["policy"],
+                   skip_missing=kw["skip_missing"], meteor_max_words=kw["meteor_max_words"],
+                   meteor_long_text=kw["meteor_long_text"], seed=kw["seed"])
 
 
-def _metric_groups(text: str) -> list[str]:
-    groups = [g.strip().lower() for g in text.split(",") if g.strip()]
-    if groups == ["all"]:
-        return list(METRIC_CHOICES)
-    bad = [g for g in groups if g not in METRIC_CHOICES]
-    if bad or not groups:
-        raise click.BadParameter(f"{', '.join(bad) or 'nothing'}: choose 'all' or a comma list of "
-                                 f"{', '.join(METRIC_CHOICES)}", param_hint="--metrics")
-    if "nlg" not in groups or "ce" not in groups:
-        raise click.BadParameter("nlg and ce are always computed; add model metrics to them, e.g. "
-                                 "nlg,ce,bertscore", param_hint="--metrics")
-    return groups
+def _csv(kw: dict[str, Any]) -> Any:
+    from cogaze.api import ReportsCsv
+
+    return ReportsCsv(kw["id_column"], kw["reference_column"], kw["generated_column"], kw["keep_empty"])
 
 
-def _read(path, kw):
-    from cogaze.metrics.reports_csv import read_reports_csv
-
-    return read_reports_csv(path, id_column=kw["id_column"], reference_column=kw["reference_column"],
-                            generated_column=kw["generated_column"],
-                            empty_generated="keep" if kw["keep_empty"] else "error")
-
-
-def _labeler(kw):
-    from cogaze.metrics.report_eval import make_labeler
-
-    return make_labeler(kw["labeler"], kw["chexbert"], kw["chexbert_tokenizer"])
+def _print_scores(res: dict[str, Any], width: int) -> None:
+    click.echo(f"{'metric':{width}s} {'value':>8s}   95% CI")
+    for key, value in res.items():
+        if isinstance(value, float):
+            ci = res.get(f"{key}_CI")
+            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+            click.echo(f"{key:{width}s} {value:8.4f}   {ci_text}")
+    for name, why in res["unavailable"].items():
+        click.echo(f"{name:{width}s} unavailable: {why}")
+    for name, why in res.get("failed", {}).items():
+        click.echo(f"{name:{width}s} FAILED: {why}")
 
 
 @click.group()
@@ -100,75 +99,42 @@ def reports(csv_file: str, json_out: str | None, n_boot: int, metrics: str, weig
             aligned: bool, lowercase: bool, no_radgraph: bool, radgraph_dir: str | None, srr_bert: str | None,
             srr_bert_tokenizer: str | None, **kw) -> None:
     """Score CSV_FILE (columns dicom_id, reference_report, generated_report)."""
-    from pathlib import Path
+    from cogaze import api
+    from cogaze.errors import CogazeError, ConfigError
 
-    from cogaze.errors import CogazeError
-    from cogaze.metrics.radmetrics import RadWeights
-    from cogaze.metrics.report_eval import evaluate_pairs, write_json
-
-    groups = _metric_groups(metrics)
-    radmetrics = [g for g in groups if g not in ("nlg", "ce")]
-    weights = RadWeights(Path(weights_dir) if weights_dir else None,
-                         Path(kw["chexbert"]) if kw["chexbert"] else None,
-                         Path(kw["chexbert_tokenizer"]) if kw["chexbert_tokenizer"] else None)
-    pairs = _read(csv_file, kw)
+    try:
+        api.metric_groups(metrics.split(","))
+    except ConfigError as err:
+        raise click.BadParameter(str(err).removeprefix("metrics: "), param_hint="--metrics") from None
     if structured:
-        _structured(pairs, json_out, n_boot, aligned, lowercase, not no_radgraph, srr_bert, srr_bert_tokenizer,
-                    radgraph_dir, kw)
-        return
-    if aligned or lowercase or srr_bert or no_radgraph or radgraph_dir:
-        raise click.UsageError("--aligned, --lowercase, --no-radgraph, --radgraph-dir and --srr-bert need --structured")
-    res = evaluate_pairs(pairs, kw["protocol"], _labeler(kw), kw["policy"], n_boot, kw["seed"], kw["skip_missing"],
-                         meteor_max_words=kw["meteor_max_words"], meteor_long_text=kw["meteor_long_text"],
-                         radmetrics=radmetrics, weights=weights)
-    click.echo(f"{res['n_pairs']} report pairs  protocol={res['protocol']}  labeler={res['labeler']}  "
-               f"CE policy={res['CE_policy']}")
-    click.echo(f"{'metric':16s} {'value':>8s}   95% CI")
-    for key, value in res.items():
-        if isinstance(value, float):
-            ci = res.get(f"{key}_CI")
-            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
-            click.echo(f"{key:16s} {value:8.4f}   {ci_text}")
-    for name, why in res["unavailable"].items():  # type: ignore[union-attr]
-        click.echo(f"{name:16s} unavailable: {why}")
-    for name, why in res["failed"].items():  # type: ignore[union-attr]
-        click.echo(f"{name:16s} FAILED: {why}")
-    if res["METEOR_truncated"]:
-        click.echo(f"METEOR scored the first {kw['meteor_max_words']} words of {len(res['METEOR_truncated'])} "
-                   f"long row(s): {', '.join(res['METEOR_truncated'][:10])}")  # type: ignore[arg-type]
+        res = api.evaluate_structured_reports(csv_file, _scoring(kw), _csv(kw), n_boot, aligned, lowercase,
+                                              not no_radgraph, radgraph_dir, srr_bert, srr_bert_tokenizer)
+        click.echo(f"{res['n_pairs']} structured report pairs, {res['n_section_rows']} section rows "
+                   f"({res['n_matched_rows']} present on both sides)  protocol=StructEval findings "
+                   f"aligned={aligned} lower_case={lowercase}  labeler={res['labeler']}")
+        dropped = res["n_generated_lines_discarded"], res["n_reference_lines_discarded"]
+        if any(dropped):
+            click.echo(f"lines outside the header/bullet structure (discarded, as StructEval does): "
+                       f"{dropped[0]} generated, {dropped[1]} reference")
+        _print_scores(res, 22)
+    else:
+        if aligned or lowercase or srr_bert or no_radgraph or radgraph_dir:
+            raise click.UsageError("--aligned, --lowercase, --no-radgraph, --radgraph-dir and --srr-bert need "
+                                   "--structured")
+        res = api.evaluate_reports(csv_file, _scoring(kw), _csv(kw), n_boot, metrics.split(","), weights_dir)
+        click.echo(f"{res['n_pairs']} report pairs  protocol={res['protocol']}  labeler={res['labeler']}  "
+                   f"CE policy={res['CE_policy']}")
+        _print_scores(res, 16)
+        if res["METEOR_truncated"]:
+            click.echo(f"METEOR scored the first {kw['meteor_max_words']} words of {len(res['METEOR_truncated'])} "
+                       f"long row(s): {', '.join(res['METEOR_truncated'][:10])}")
     if json_out:
-        write_json(res, json_out)
+        api.write_results(res, json_out)
         click.echo(f"wrote {json_out}")
-    not_run = sorted(set(res["unavailable"]) | set(res["failed"]))  # type: ignore[arg-type]
-    if not_run and not kw["skip_missing"]:
+    not_run = sorted(set(res["unavailable"]) | set(res.get("failed", {})))
+    if not structured and not_run and not kw["skip_missing"]:
         raise CogazeError(f"{len(not_run)} requested metric(s) could not be computed: {', '.join(not_run)} "
                           "(reasons above; the other metrics are reported; --skip-missing accepts this)")
-
-
-def _structured(pairs, json_out, n_boot, aligned, lower, radgraph, srr_bert, srr_tokenizer, radgraph_dir,
-                kw) -> None:
-    from cogaze.metrics.report_eval import evaluate_structured_pairs, write_json
-
-    res = evaluate_structured_pairs(pairs, _labeler(kw), kw["policy"], aligned, lower, n_boot, kw["seed"],
-                                    radgraph, srr_bert, srr_tokenizer, radgraph_dir)
-    click.echo(f"{res['n_pairs']} structured report pairs, {res['n_section_rows']} section rows "
-               f"({res['n_matched_rows']} present on both sides)  protocol=StructEval findings "
-               f"aligned={aligned} lower_case={lower}  labeler={res['labeler']}")
-    click.echo(f"{'metric':22s} {'value':>8s}   95% CI")
-    for key, value in res.items():
-        if isinstance(value, float):
-            ci = res.get(f"{key}_CI")
-            ci_text = f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
-            click.echo(f"{key:22s} {value:8.4f}   {ci_text}")
-    dropped = res["n_generated_lines_discarded"], res["n_reference_lines_discarded"]
-    if any(dropped):
-        click.echo(f"lines outside the header/bullet structure (discarded, as StructEval does): "
-                   f"{dropped[0]} generated, {dropped[1]} reference")
-    for name, why in res["unavailable"].items():  # type: ignore[union-attr]
-        click.echo(f"{name:22s} unavailable: {why}")
-    if json_out:
-        write_json(res, json_out)
-        click.echo(f"wrote {json_out}")
 
 
 @evaluate.command("compare")
@@ -180,15 +146,13 @@ def _structured(pairs, json_out, n_boot, aligned, lower, radgraph, srr_bert, srr
 @_common
 def compare(a_csv: str, b_csv: str, permutations: int, json_out: str | None, **kw) -> None:
     """Paired approximate-randomisation test of B against A, per metric (delta = B - A)."""
-    from cogaze.metrics.report_eval import compare_pairs, write_json
+    from cogaze import api
 
-    tests = compare_pairs(_read(a_csv, kw), _read(b_csv, kw), kw["protocol"], _labeler(kw), kw["policy"],
-                          permutations, kw["seed"], kw["skip_missing"], kw["meteor_max_words"],
-                          kw["meteor_long_text"])
+    tests = api.compare_reports(a_csv, b_csv, _scoring(kw), _csv(kw), permutations)
     click.echo(f"{'metric':16s} {'A':>8s} {'B':>8s} {'B-A':>9s} {'p':>7s}")
     for t in tests:
         click.echo(f"{t.name:16s} {t.a:8.4f} {t.b:8.4f} {t.delta:+9.4f} {t.p_value:7.4f}")
     if json_out:
-        write_json({"protocol": kw["protocol"], "permutations": permutations, "seed": kw["seed"],
-                    "tests": [t.__dict__ for t in tests]}, json_out)
+        api.write_results({"protocol": kw["protocol"], "permutations": permutations, "seed": kw["seed"],
+                           "tests": [t.__dict__ for t in tests]}, json_out)
         click.echo(f"wrote {json_out}")

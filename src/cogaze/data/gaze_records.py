@@ -7,6 +7,7 @@ start of the reading. Heatmaps are built from these by :mod:`cogaze.gaze`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class FixationTable:
     def select(self, mask: np.ndarray) -> FixationTable:
         """A table holding only the fixations where ``mask`` is true."""
         mask = np.asarray(mask, dtype=bool)
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         for name in ("x", "y", "start", "end", "pupil", "ppd_x", "ppd_y",
                      "shown_xmin", "shown_ymin", "shown_xmax", "shown_ymax"):
             value = getattr(self, name)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from cogaze.checksums import sha256_file
 from cogaze.data.geometry import ImageGeometry, Layout
 from cogaze.errors import DataError
 
@@ -130,7 +131,7 @@ class ImageStore:
                 raise DataError(f"cannot map image store shard: {err}", path) from None
             self._maps[shard] = data
         view = data[off:off + rh * rw]
-        if zlib.crc32(view) != crc:
+        if zlib.crc32(np.ascontiguousarray(view).data) != crc:
             raise DataError(f"image {key}: checksum mismatch in the image store (corrupt shard; re-run "
                             "`cogaze data prepare`)", self.folder / f"{self.shards[shard]['name']}.u8")
         return view.reshape(rh, rw)
@@ -152,15 +153,9 @@ class ImageStore:
 
     def verify(self) -> list[str]:
         """Re-hash every shard against the index; the names of shards that do not match."""
-        import hashlib
-
         bad = []
         for s in self.shards:
-            h = hashlib.sha256()
-            with open(self.folder / f"{s['name']}.u8", "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 24), b""):
-                    h.update(block)
-            if h.hexdigest() != s["sha256"]:
+            if sha256_file(self.folder / f"{s['name']}.u8") != s["sha256"]:
                 bad.append(str(s["name"]))
         return bad
 

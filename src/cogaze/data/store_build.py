@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cogaze.checksums import Fingerprint, sha256_file
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.images import DRAFT_OVERSAMPLE
 from cogaze.data.pixels import resized_image
@@ -79,9 +80,9 @@ def _source(path: Path, root: Path | None) -> tuple[str, int, int]:
 
 
 def _fingerprint(settings: dict[str, Any], items: Sequence[tuple[str, Path]], sources: list[tuple[str, int, int]]) -> str:
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h = Fingerprint(settings)
     for (key, _), src in zip(items, sources):
-        h.update(json.dumps([key, *src]).encode())
+        h.add_json([key, *src])
     return h.hexdigest()
 
 
@@ -101,11 +102,7 @@ def _shard_done(folder: Path, name: str, fingerprint: str) -> dict[str, Any] | N
     if meta.get("fingerprint") != fingerprint or not data_path.is_file() \
             or data_path.stat().st_size != int(meta.get("bytes", -1)):
         return None
-    h = hashlib.sha256()
-    with open(data_path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 24), b""):
-            h.update(block)
-    return meta if h.hexdigest() == meta.get("sha256") else None
+    return meta if sha256_file(data_path) == meta.get("sha256") else None
 
 
 class _ShardWriter:

@@ -84,7 +84,7 @@ def grounding_section(s: DemoState, recs: list) -> None:
         return
     assert s.records is not None
     model = EncoderPredictor(s.encoder, s.encoder.geometry)
-    predictors = {"CoGaze": model, "text-free map": TextFreePredictor(model), "centre bias": CentreBiasPredictor(),
+    predictors: dict[str, Any] = {"CoGaze": model, "text-free map": TextFreePredictor(model), "centre bias": CentreBiasPredictor(),
                   "fitted prior": fit_centre_prior([r for r in s.records.split("train") if r.has_gaze]),
                   "true gaze (upper bound)": TrueGazePredictor(recs)}
     table = evaluate_grounding(units, predictors)

@@ -202,11 +202,14 @@ def _finding_pairs(units: Sequence[GazeUnit], preds: Sequence[np.ndarray]) -> li
     for i, u in enumerate(units):
         for f in u.findings:
             groups.setdefault((u.record.dicom_id, u.reading_id, f), []).append(i)
-    pairs = []
+    pairs: list[tuple[float, ...]] = []
     for idx in groups.values():
-        true = sum(units[i].true_map for i in idx)
-        pred = sum(preds[i] / preds[i].sum() for i in idx if preds[i].sum() > 0)
-        if not isinstance(pred, np.ndarray) or pred.max() <= 0 or true.max() <= 0:
+        true = np.sum([units[i].true_map for i in idx], axis=0)
+        kept = [preds[i] / preds[i].sum() for i in idx if preds[i].sum() > 0]
+        if not kept:
+            continue
+        pred = np.sum(kept, axis=0)
+        if pred.max() <= 0 or true.max() <= 0:
             continue
         rows, cols = true.shape
         (px, py), (tx, ty) = map_centroid(pred), map_centroid(true)

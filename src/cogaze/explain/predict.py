@@ -157,8 +157,8 @@ def _similarities(encoder: VisionLanguageEncoder, prepared: PreparedImage, view:
     """(len(texts), P) cosine similarities of each text with the image's patches, one batch."""
     pixels = prepared.pixels.expand(len(texts), -1, -1, -1)
     with torch.no_grad():
-        sim = encoder.patch_text_similarity(pixels, [view] * len(texts), list(texts))
-    sim = np.asarray(sim.detach().to(torch.float64).cpu().numpy() if isinstance(sim, torch.Tensor) else sim,
+        raw = encoder.patch_text_similarity(pixels, [view] * len(texts), list(texts))
+    sim = np.asarray(raw.detach().to(torch.float64).cpu().numpy() if isinstance(raw, torch.Tensor) else raw,
                      dtype=np.float64)
     if sim.ndim != 2 or sim.shape[0] != len(texts):
         raise ValueError(f"patch_text_similarity returned shape {sim.shape}, expected ({len(texts)}, P)")

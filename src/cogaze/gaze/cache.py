@@ -10,7 +10,6 @@ docs/batch.md. Written atomically (temp file + ``os.replace``); loading never un
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -22,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 from tqdm import tqdm
 
+from cogaze.checksums import Fingerprint
 from cogaze.data.gaze_records import GazeReading
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.records import ImageRecord
@@ -62,15 +62,13 @@ def _settings(geometry: ImageGeometry, grid: int, options: HeatmapOptions, min_f
 
 def fingerprint(readings: Iterable[GazeReading], settings: dict) -> str:
     """sha256 over the render settings and every input field of every reading."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h = Fingerprint(settings)
     for r in readings:
-        head = [r.reading_id, r.dicom_id, r.source, list(r.image_size), r.paragraph,
-                [[s.text, s.start, s.end] for s in r.sentences]]
-        h.update(json.dumps(head).encode())
+        h.add_json([r.reading_id, r.dicom_id, r.source, list(r.image_size), r.paragraph,
+                    [[s.text, s.start, s.end] for s in r.sentences]])
         for name in ("x", "y", "start", "end", "ppd_x", "ppd_y", "shown_xmin", "shown_ymin", "shown_xmax",
                      "shown_ymax"):
-            col = getattr(r.fixations, name)
-            h.update(name.encode() + (b"-" if col is None else np.ascontiguousarray(col, np.float64).tobytes()))
+            h.add_array(name, getattr(r.fixations, name))
     return h.hexdigest()
 
 
@@ -146,15 +144,15 @@ def build_authors_cache(
     """
     out = Path(out)
     settings = {"format": FORMAT, "source": "authors", "image_size": geometry.size, "grid": int(grid)}
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    h = Fingerprint(settings)
     for dicom_id, folder in sorted(items.items()):
         folder = Path(folder)
         if not folder.is_dir():
             raise DataError("authors' heatmap folder not found", folder)
-        h.update(json.dumps([dicom_id, folder.name]).encode())
+        h.add_json([dicom_id, folder.name])
         for f in sorted(folder.iterdir()):
             if f.is_file():
-                h.update(f.name.encode() + hashlib.sha256(f.read_bytes()).digest())
+                h.add_file(f)
     fp = h.hexdigest()
     if not force:
         info = _current(out, fp)

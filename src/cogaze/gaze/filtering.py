@@ -16,6 +16,7 @@ Rules, in order (a row is counted under the first rule it fails):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,14 +64,14 @@ def filter_fixations(
     n = len(fx)
     has_ppd = fx.ppd_x is not None and fx.ppd_y is not None
     shown = _has_shown(fx)
-    cols = [fx.x, fx.y, fx.start, fx.end]
+    cols: list[Any] = [fx.x, fx.y, fx.start, fx.end]
     if has_ppd:
         cols += [fx.ppd_x, fx.ppd_y]
     if shown:
         cols += [fx.shown_xmin, fx.shown_ymin, fx.shown_xmax, fx.shown_ymax]
     finite = np.all(np.isfinite(np.vstack(cols)), axis=0) if n else np.zeros(0, bool)
     if has_ppd:
-        finite &= (np.nan_to_num(fx.ppd_x) > 0) & (np.nan_to_num(fx.ppd_y) > 0)
+        finite &= (np.nan_to_num(np.asarray(fx.ppd_x)) > 0) & (np.nan_to_num(np.asarray(fx.ppd_y)) > 0)
     alive = finite.copy()
     with np.errstate(invalid="ignore"):
         good_dur = fx.end > fx.start

@@ -90,7 +90,7 @@ def table_html(rows: Rows, columns: Sequence[str] | None = None, caption: str | 
         for r in rows:
             columns.extend(k for k in r if k not in columns)  # type: ignore[union-attr]
     columns = [str(c) for c in columns]
-    grid = []
+    grid: list[list[Any]] = []
     for i, row in enumerate(rows):
         if isinstance(row, Mapping):
             cells = [row.get(c) for c in columns]
@@ -103,8 +103,8 @@ def table_html(rows: Rows, columns: Sequence[str] | None = None, caption: str | 
     # 0.852 / 0.753 / 0.004 rather than 0.852 / 0.7531 / 0.00412.
     decimals: list[int | None] = []
     for j in range(len(columns)):
-        floats = [float(r[j]) for r in grid if isinstance(r[j], numbers.Real)
-                  and not isinstance(r[j], (bool, numbers.Integral)) and math.isfinite(float(r[j]))]
+        reals = [r[j] for r in grid if isinstance(r[j], numbers.Real) and not isinstance(r[j], (bool, numbers.Integral))]
+        floats = [float(v) for v in reals if math.isfinite(float(v))]
         decimals.append(decimals_for(floats) if floats else None)
     body = []
     for cells in grid:

@@ -70,7 +70,7 @@ def array_png(array: Any, max_side: int | None = None) -> bytes:
     img = Image.fromarray(as_uint8_image(array))
     if max_side is not None and max(img.size) > max_side:
         scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.LANCZOS)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False)
     return buf.getvalue()

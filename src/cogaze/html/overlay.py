@@ -43,7 +43,7 @@ def resize_heatmap(heatmap: Any, height: int, width: int) -> np.ndarray:
         raise ValueError(f"heatmap must be 2-D, got shape {h.shape}")
     if not np.all(np.isfinite(h)):
         raise ValueError("heatmap contains NaN or infinite values")
-    resized = Image.fromarray(h, mode="F").resize((width, height), Image.BILINEAR)
+    resized = Image.fromarray(h, mode="F").resize((width, height), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(resized, dtype=np.float32), 0.0, None)
 
 

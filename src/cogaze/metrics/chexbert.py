@@ -91,7 +91,7 @@ class CheXbertLabeler:
 
     def __init__(self, weights: str | Path, tokenizer: str | Path | None = None, batch_size: int = 16,
                  device: str = "cpu"):
-        from transformers import BertTokenizerFast
+        from transformers import BertTokenizerFast  # type: ignore[attr-defined]  # lazily exported
 
         weights = Path(weights)
         sd = _state_dict(weights)

@@ -13,12 +13,13 @@ Java process (:mod:`cogaze.metrics.meteor`) concurrently with the Python scorers
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pycocoevalcap.bleu.bleu_scorer import BleuScorer
@@ -98,7 +99,7 @@ def bleu_metrics(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[
         dtype=np.float64,
     )
     agg = _bleu_aggregate(4)
-    metrics = [CorpusMetric(f"BLEU_{k + 1}", stats, (lambda s, k=k: agg(s, k))) for k in range(4)]
+    metrics = [CorpusMetric(f"BLEU_{k + 1}", stats, functools.partial(agg, k=k)) for k in range(4)]
     return [float(s) for s in scores], metrics
 
 
@@ -167,7 +168,7 @@ def compute_nlg(
     try:
         refs = apply_protocol(references, protocol)
         hyps = apply_protocol(hypotheses, protocol)
-        meteor_out: dict[str, object] = {}
+        meteor_out: dict[str, Any] = {}
 
         def run_meteor() -> None:
             try:
@@ -189,14 +190,14 @@ def compute_nlg(
         result.metrics.extend(bleu_m)
         if worker is not None:
             worker.join()
-            err = meteor_out.get("error")
-            if isinstance(err, MeteorFailed):
-                log.error("%s; the other metrics are still reported", err)
-                result.failed["METEOR"] = str(err)
-            elif err is not None:
-                raise err  # type: ignore[misc]
+            failure = meteor_out.get("error")
+            if isinstance(failure, MeteorFailed):
+                log.error("%s; the other metrics are still reported", failure)
+                result.failed["METEOR"] = str(failure)
+            elif isinstance(failure, BaseException):
+                raise failure
             else:
-                corpus, per_pair, stats, cut = meteor_out["result"]  # type: ignore[misc]
+                corpus, per_pair, stats, cut = meteor_out["result"]
                 result.scores["METEOR"] = float(corpus)
                 result.per_pair["METEOR"] = per_pair
                 result.truncated = list(cut)

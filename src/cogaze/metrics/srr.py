@@ -90,10 +90,10 @@ def srr_row_scores(sections, srr: SRRClassifier, aligned: bool = False) -> dict[
             values = (0.0, 0.0, 0.0)
         elif aligned:
             ref, hyp = row.pairs(True)
-            values = sample_prf(srr.predict(ref), srr.predict(hyp))
+            values = sample_prf(np.asarray(srr.predict(ref)), np.asarray(srr.predict(hyp)))
         else:
-            ref_l = srr.predict(row.reference).any(0, keepdims=True).astype(np.int64)
-            hyp_l = srr.predict(row.hypothesis).any(0, keepdims=True).astype(np.int64)
+            ref_l = np.asarray(srr.predict(row.reference).any(0, keepdims=True), dtype=np.int64)
+            hyp_l = np.asarray(srr.predict(row.hypothesis).any(0, keepdims=True), dtype=np.int64)
             values = sample_prf(ref_l, hyp_l)
         for key, v in zip(("SRR_P", "SRR_R", "SRR_F1"), values):
             out[key].append(v)

@@ -101,7 +101,7 @@ def paired_randomisation_test(
     return PairedTest(a.name, va, vb, delta, (1 + count) / (1 + n_perm))
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """(mean, half-width of the Student-t confidence interval) over ``values``.
 
     The half-width is NaN for fewer than 2 values (no spread can be estimated); ValueError when empty.

@@ -159,7 +159,7 @@ def pair_scorer_rows(sections: Sections, scorer: PairScorer, keys: Sequence[str]
     then per row the mean over its pairs (one pair unless ``aligned``); 0 for unmatched rows."""
     refs: list[str] = []
     hyps: list[str] = []
-    spans = []
+    spans: list[tuple[int, int] | None] = []
     for row in sections.rows:
         if row.matched:
             r, h = row.pairs(aligned)

@@ -8,13 +8,13 @@ too, else 0) or the image is skipped with ``empty="skip"``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 
-def auroc(labels: np.ndarray, scores: np.ndarray) -> dict[str, object]:
+def auroc(labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     """Per-class AUROC (list, NaN where undefined) and their macro mean over defined classes."""
     y, s = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     if y.ndim == 1:

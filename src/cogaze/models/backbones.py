@@ -62,7 +62,7 @@ def _config(spec: BackboneConfig, **extra: Any):  # noqa: ANN202
         raise ConfigError(f"cannot build {spec.model_type} backbone from {where}: {str(err).splitlines()[0]}{hint}") from None
 
 
-def _model(spec: BackboneConfig, cfg: Any, **kwargs: Any) -> nn.Module:
+def _model(spec: BackboneConfig, cfg: Any, **kwargs: Any) -> Any:  # a transformers PreTrainedModel
     from transformers import AutoModel
 
     quiet_local_model_bars()  # no "Loading weights" bar per model built
@@ -74,7 +74,7 @@ def _model(spec: BackboneConfig, cfg: Any, **kwargs: Any) -> nn.Module:
         raise ConfigError(f"cannot load weights from {spec.source}: {str(err).splitlines()[0]}") from None
 
 
-def build_vision_backbone(spec: BackboneConfig) -> nn.Module:
+def build_vision_backbone(spec: BackboneConfig) -> Any:  # a transformers PreTrainedModel
     """The frozen vision encoder (eval mode, ``requires_grad=False``)."""
     model = _model(spec, _config(spec))
     model.eval()
@@ -82,7 +82,7 @@ def build_vision_backbone(spec: BackboneConfig) -> nn.Module:
     return model
 
 
-def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad_token_id: int) -> nn.Module:
+def build_text_trunk(spec: BackboneConfig, num_layers: int, vocab_size: int, pad_token_id: int) -> Any:
     """A BERT-like trunk with the first ``num_layers`` layers and ``vocab_size`` word embeddings."""
     cfg = _config(spec)
     if num_layers > 0:

@@ -90,6 +90,8 @@ class CoGazeOutput:
 class CoGazeModel(nn.Module):
     """Frozen vision backbone + text trunk + context-infused encoder + heads + losses."""
 
+    class_weights: torch.Tensor  # a registered buffer
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         if config.vocab_size <= 0 or config.pad_token_id < 0:

@@ -27,7 +27,7 @@ class DiseaseHeads(nn.Module):
 
     def scale(self, which: str = "contrastive") -> torch.Tensor:
         """exp(s) for ``"contrastive"`` or ``"gaze"`` (clamped at exp(clamp) when clamp > 0)."""
-        s = self.logit_scale if which == "contrastive" else self.logit_scale_gaze
+        s: torch.Tensor = self.logit_scale if which == "contrastive" else self.logit_scale_gaze
         if self.clamp > 0:
             s = s.clamp(max=self.clamp)
         return s.exp()

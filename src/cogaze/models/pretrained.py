@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,7 @@ def patch_grid(config: ModelConfig) -> int:
 class PretrainedCoGaze:
     """A CoGaze model in eval mode behind the encoder interface of docs/encoder.md."""
 
-    def __init__(self, model: CoGazeModel, tokenizer: object, geometry: ImageGeometry, run_dir: Path | None = None):
+    def __init__(self, model: CoGazeModel, tokenizer: Any, geometry: ImageGeometry, run_dir: Path | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.geometry = geometry

@@ -26,7 +26,7 @@ def auroc(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 def auroc_per_class(y_true: np.ndarray, scores: np.ndarray) -> list[float]:
     """AUROC of each column of (N, C) labels and scores (NaN for a column with one class)."""
-    return [float(v) for v in T.auroc(y_true, scores)["per_class"]]  # type: ignore[union-attr]
+    return [float(v) for v in T.auroc(y_true, scores)["per_class"]]
 
 
 def macro(values: list[float]) -> float:

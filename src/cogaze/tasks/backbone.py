@@ -89,7 +89,11 @@ def load_labelled_images(records: Sequence[ImageRecord], geometry: ImageGeometry
     """Images (N, 3, S, S) through ``geometry`` and binarised labels (N, 14); a bad image names its file."""
     if not records:
         raise DataError("no images to train the backbone on")
-    images = [torch.from_numpy(geometry.transform_image(read_image(r.image_path))) for r in records]
+    missing = next((r.dicom_id for r in records if r.image_path is None), None)
+    if missing is not None:
+        raise DataError(f"record {missing} has no image path")
+    images = [torch.from_numpy(geometry.transform_image(read_image(r.image_path))) for r in records
+              if r.image_path is not None]
     labels = torch.tensor(np.array([r.labels for r in records]), dtype=torch.float32)
     return torch.stack(images), labels
 
@@ -102,7 +106,7 @@ def mean_auroc(labels: np.ndarray, scores: np.ndarray) -> float:
 class _Classifier(nn.Module):
     """Backbone + mean over its tokens' "[CLS]" slot (conv: global average) + a linear head."""
 
-    def __init__(self, backbone: nn.Module, num_classes: int):
+    def __init__(self, backbone: Any, num_classes: int):  # a transformers PreTrainedModel
         super().__init__()
         self.backbone = backbone
         self.head = nn.Linear(vision_hidden_size(backbone.config), num_classes)
@@ -154,7 +158,10 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
         size = image_size_of(backbone.config)
     except ConfigError:
         raise ConfigError("backbone config must name image_size (config.image_size=128)") from None
-    geometry = ImageGeometry(size=size, mean=tuple(cfg.mean), std=tuple(cfg.std))
+    mean, std = cfg.mean, cfg.std
+    if len(mean) != 3 or len(std) != 3:
+        raise ConfigError(f"mean and std need 3 values (one per channel), got mean={mean} std={std}")
+    geometry = ImageGeometry(size=size, mean=(mean[0], mean[1], mean[2]), std=(std[0], std[1], std[2]))
     xtr, ytr = load_labelled_images(train, geometry)
     xva, yva = load_labelled_images(val, geometry)
     if not bool((ytr.sum(0) > 0).any()):
@@ -195,7 +202,7 @@ def train_backbone(train: Sequence[ImageRecord], val: Sequence[ImageRecord], out
     return result
 
 
-def _save(backbone: nn.Module, cfg: BackboneTrainConfig, result: BackboneResult) -> None:
+def _save(backbone: Any, cfg: BackboneTrainConfig, result: BackboneResult) -> None:
     """save_pretrained into a temp sibling, then swap it into place (no half-written backbone folder)."""
     out = result.out_dir
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,7 +87,8 @@ class _Probe:
     """Linear head on cached features."""
 
     def __init__(self, encoder: VisionLanguageEncoder, config: ClassificationConfig) -> None:
-        self.encoder, self.config, self.cache = encoder, config, {}
+        self.encoder, self.config = encoder, config
+        self.cache: dict[int, tuple[ImageItems, Tensor]] = {}
 
     def features(self, items: ImageItems) -> Tensor:
         key = id(items)
@@ -129,7 +131,7 @@ def _finetune(encoder: nn.Module, train: ImageItems, val: ImageItems, test: Imag
               cfg: ClassificationConfig) -> dict:
     """One full fine-tuning run from a fresh copy of ``encoder``."""
     gen = set_seed(seed)
-    model = copy.deepcopy(encoder).to(cfg.device)
+    model: Any = copy.deepcopy(encoder).to(cfg.device)  # a VisionLanguageEncoder module
     targets, counts = training_targets(train.labels)
     head = nn.Linear(int(model.embed_dim), targets.shape[1]).to(cfg.device)
     weights = class_balanced_weights(counts, cfg.beta)

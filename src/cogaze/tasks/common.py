@@ -51,7 +51,9 @@ def encode_batch(encoder: VisionLanguageEncoder, items: ImageItems, idx: Sequenc
                  device: torch.device | str = "cpu") -> ImageFeatures:
     """ImageFeatures of the items at ``idx`` (gradients flow if the caller enabled them)."""
     pixels, _ = items.batch(idx)
-    return encoder.encode_images(pixels.to(device), [items.views[i] for i in idx], **context_args(items, idx))
+    ctx = context_args(items, idx)
+    return encoder.encode_images(pixels.to(device), [items.views[i] for i in idx],
+                                 indications=ctx["indications"], histories=ctx["histories"])
 
 
 @torch.no_grad()

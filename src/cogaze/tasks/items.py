@@ -46,6 +46,16 @@ def check_label_matrix(labels: np.ndarray, class_names: Sequence[str], what: str
     return arr.astype(np.int64)
 
 
+class _Reindexed:
+    """``load`` of a subset: item ``j`` of the subset is item ``idx[j]`` of the parent."""
+
+    def __init__(self, load: Callable[[int], tuple[Tensor, Tensor | None]], idx: list[int]):
+        self.load, self.idx = load, idx
+
+    def __call__(self, j: int) -> tuple[Tensor, Tensor | None]:
+        return self.load(self.idx[j])
+
+
 @dataclass
 class ImageItems:
     """N labelled images. ``labels`` is (N, C) 0/1 over ``class_names`` (C = 1 for a binary set)."""
@@ -91,7 +101,7 @@ class ImageItems:
             ids=[self.ids[i] for i in idx],
             labels=self.labels[idx] if idx else self.labels[:0],
             class_names=self.class_names,
-            load=lambda j, _load=self.load, _idx=idx: _load(_idx[j]),
+            load=_Reindexed(self.load, idx),
             views=[self.views[i] for i in idx],
             contexts=[self.contexts[i] for i in idx],
             reports=None if self.reports is None else [self.reports[i] for i in idx],

@@ -61,7 +61,7 @@ def single_label_sample(ids: Sequence[str], labels: np.ndarray, class_names: Seq
     rng = np.random.default_rng(seed)
     out: list[dict[str, str]] = []
     for col, name in enumerate(class_names):
-        eligible = sorted(ids[i] for i in np.flatnonzero(single & (y[:, col] == 1)))
+        eligible = sorted(ids[int(i)] for i in np.flatnonzero(single & (y[:, col] == 1)))
         if len(eligible) < per_class:
             raise DataError(f"class {name!r} has {len(eligible)} single-label items, fewer than {per_class}")
         picked = sorted(rng.choice(len(eligible), size=per_class, replace=False).tolist())

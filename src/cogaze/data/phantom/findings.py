@@ -142,7 +142,7 @@ def _lung(cv: Canvas, side: str) -> np.ndarray:
     return cv.regions[f"lung_{side}"].astype(np.float32) * cv.layers["lung"]
 
 
-def _zone_point(cv: Canvas, side: str, zone: str, rng: np.random.Generator, margin: float = 0.0) -> tuple:
+def _zone_point(cv: Canvas, side: str, zone: str | None, rng: np.random.Generator, margin: float = 0.0) -> tuple:
     """A random canonical point inside the zone (away from its edge by ``margin`` in rho units)."""
     mask = cv.regions[f"zone_{side}_{zone or 'mid'}"]
     if margin > 0:

@@ -11,6 +11,7 @@ import multiprocessing as mp
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -111,7 +112,7 @@ def _patient(index: int, subject_id: str, study_ids: list[str], split: str, opt:
     rng = np.random.default_rng([opt.seed, index])
     vis, size_gain = 1.5 - opt.subtlety, 1.25 - 0.5 * opt.subtlety
     female = bool(rng.random() < 0.5)
-    rows: dict[str, list] = {k: [] for k in ("meta", "split", "chexpert", "boxes", "master", "egd_fix", "reflacx",
+    rows: dict[str, Any] = {k: [] for k in ("meta", "split", "chexpert", "boxes", "master", "egd_fix", "reflacx",
                                              "sentences")}
     rows["context"] = []
     rows["srrg"] = []
@@ -323,7 +324,7 @@ def _write_tables(out: Path, opt: PhantomOptions, t: dict[str, list]) -> Phantom
         per_split[name]["patients"] = len({r["subject_id"] for r in rows})
     summary = PhantomSummary(out, opt.n_patients, len(t["chexpert"]), len(t["meta"]), len(t["master"]),
                              len(t["reflacx"]), per_split, positives)
-    manifest = {"generator": GENERATOR_VERSION, "cogaze_version": __version__, "seed": opt.seed,
+    manifest: dict[str, Any] = {"generator": GENERATOR_VERSION, "cogaze_version": __version__, "seed": opt.seed,
                 "options": dataclasses.asdict(opt), "counts": {k: v for k, v in summary.to_dict().items()
                                                                if k != "out_dir"},
                 "views": {v: sum(m["ViewPosition"] == v for m in t["meta"]) for v in ("PA", "AP", "LATERAL")},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,8 @@ def preview_items(root: str | Path, n: int = 16) -> list[tuple[np.ndarray, str]]
     df = meta.merge(lab, on=["subject_id", "study_id"])
     df["frontal"] = df["ViewPosition"].isin(["PA", "AP"])
     df = pd.concat([df[df.frontal], df[~df.frontal]]).reset_index(drop=True)
-    chosen, seen_sets = [], set()
+    chosen: list[Any] = []
+    seen_sets: set[tuple[str, ...]] = set()
     for i, row in df.iterrows():  # prefer images whose finding set is new
         key = tuple(c for c in SHORT if row[c] in (1.0, -1.0))
         if key not in seen_sets or len(df) - i <= n - len(chosen):

@@ -202,7 +202,7 @@ def build_report(findings: list[Finding], rng: np.random.Generator) -> Report:
     neg = negative_sentences(negs, rng)
     for s in neg:
         states.update(s.labels)
-    n_lung = len([s for s in sents if findings[s.finding].label != "Support Devices"])
+    n_lung = len([s for s in sents if s.finding is not None and findings[s.finding].label != "Support Devices"])
     if n_lung == 0 and rng.random() < 0.5:
         sents.append(Sentence(str(rng.choice(["The lungs are clear.", "Lungs are well expanded and clear."])), {},
                       regions=("lung_right", "lung_left")))

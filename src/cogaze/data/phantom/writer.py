@@ -82,9 +82,8 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             np.lib.format.write_array(arr, np.ascontiguousarray(arrays[key]), allow_pickle=False)
             info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            info._compresslevel = 1  # fast; masks compress well anyway
             info.external_attr = 0o644 << 16
-            zf.writestr(info, arr.getvalue())
+            zf.writestr(info, arr.getvalue(), compresslevel=1)  # fast; masks compress well anyway
     path.write_bytes(buf.getvalue())
 
 

@@ -36,7 +36,7 @@ class LLMReporter(nn.Module):
         for p in lm.parameters():
             p.requires_grad_(False)
         self.lm = get_peft_model(lm, lora_config(cfg))
-        hidden = lm.config.hidden_size
+        hidden = int(getattr(lm.config, "hidden_size"))  # noqa: B009  # lm is a transformers PreTrainedModel
         self.adapter = nn.Linear(latent_dim, hidden)
         self.cfg = cfg
         self.pad_id, self.eot_id = pad_id, eot_id

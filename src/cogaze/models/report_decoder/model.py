@@ -8,6 +8,7 @@ Generation is transformers' ``generate`` (beam search and KV cache come from the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -17,15 +18,15 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from cogaze.errors import ConfigError
 from cogaze.models.report_decoder.config import DecoderConfig
 
-DISTILGPT2_SIZES = {"n_layer": 6, "n_head": 12, "n_embd": 768, "n_positions": 1024}
+DISTILGPT2_SIZES: dict[str, Any] = {"n_layer": 6, "n_head": 12, "n_embd": 768, "n_positions": 1024}
 """distilgpt2's published config.json sizes (so the paper config builds without a download)."""
 
 
 def build_gpt2_config(cfg: DecoderConfig, vocab_size: int, bos_id: int, eos_id: int, pad_id: int) -> GPT2Config:
     """The GPT-2 config of ``cfg`` with cross-attention, our vocabulary and special ids."""
-    special = {"bos_token_id": bos_id, "eos_token_id": eos_id, "pad_token_id": pad_id}
+    special: dict[str, Any] = {"bos_token_id": bos_id, "eos_token_id": eos_id, "pad_token_id": pad_id}
     if cfg.gpt2 == "tiny":
-        sizes = {"n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd, "n_positions": cfg.n_positions}
+        sizes: dict[str, Any] = {"n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd, "n_positions": cfg.n_positions}
         config = GPT2Config(vocab_size=vocab_size, **sizes, **special)
     elif cfg.gpt2 == "distilgpt2" and not Path(cfg.gpt2).exists():
         config = GPT2Config(vocab_size=vocab_size, **DISTILGPT2_SIZES, **special)

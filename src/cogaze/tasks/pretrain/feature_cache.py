@@ -20,7 +20,6 @@ numpy's ``.npy`` format is used because it memory-maps without copying and never
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import tempfile
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cogaze.checksums import Fingerprint
 from cogaze.data.geometry import ImageGeometry
 from cogaze.data.pixels import ModelImages
 from cogaze.data.records import ImageRecord
@@ -66,11 +66,11 @@ def _unique_records(records: Sequence[ImageRecord]) -> list[ImageRecord]:
 
 def weights_digest(backbone: nn.Module) -> str:
     """sha256 over the backbone's state dict (names, shapes, bytes)."""
-    h = hashlib.sha256()
+    h = Fingerprint()
     for name, tensor in sorted(backbone.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-d: BN counters
+        h.add_bytes(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.add_bytes(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-d: BN counters
     return h.hexdigest()
 
 
@@ -83,20 +83,21 @@ def _decode_tag(images: ModelImages) -> dict[str, Any]:
 def feature_fingerprint(records: Sequence[ImageRecord], backbone: nn.Module, geometry: ImageGeometry,
                         dtype: str, images: ModelImages | None = None) -> str:
     """The fingerprint a cache must carry to be reused (see the module docstring)."""
-    cfg = backbone.config.to_dict() if hasattr(backbone, "config") else {}
+    config = getattr(backbone, "config", None)
+    cfg = config.to_dict() if config is not None else {}
     images = images or ModelImages(geometry)
     settings = {"format": FORMAT, "dtype": dtype, "geometry": dataclasses.asdict(geometry),
                 "decode": _decode_tag(images),
                 "backbone": {k: v for k, v in cfg.items() if not k.startswith("_")},
                 "weights": weights_digest(backbone)}
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    h = Fingerprint(settings, json_default=str)
     for rec in _unique_records(records):
         path = Path(rec.image_path)  # type: ignore[arg-type]
         try:
             st = path.stat()
         except OSError:
             raise DataError("image file not found", path) from None
-        h.update(json.dumps([rec.dicom_id, str(path), st.st_size, st.st_mtime_ns]).encode())
+        h.add_json([rec.dicom_id, str(path), st.st_size, st.st_mtime_ns])
     return h.hexdigest()
 
 

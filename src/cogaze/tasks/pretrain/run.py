@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 import numpy as np
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 

@@ -31,7 +31,7 @@ def record_sources(model_config: Any, run_dir: Path) -> None:
     for key in KEYS:
         sub = getattr(model_config, key, None)
         value = getattr(sub, "source", None) if sub is not None else None
-        if not value:
+        if sub is None or not value:
             continue
         path = Path(value).expanduser()
         if path.is_dir():
@@ -56,7 +56,7 @@ def resolve_sources(model_config: Any, run_dir: Path) -> None:
     for key in KEYS:
         sub = getattr(model_config, key, None)
         value = getattr(sub, "source", None) if sub is not None else None
-        if not value:
+        if sub is None or not value:
             continue
         entry = recorded.get(key, {})
         tried = [Path(value).expanduser()]

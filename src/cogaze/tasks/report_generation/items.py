@@ -76,13 +76,14 @@ def precompute_features(encoder: VisionLanguageEncoder | None, items: Sequence[R
         same = [i for i in todo if items[i].context_format == fmt]
         batches += [(fmt, same[k : k + batch_size]) for k in range(0, len(same), batch_size)]
     for fmt, idx in batches:
+        assert encoder is not None  # todo is non-empty here
         batch = [items[i] for i in idx]
         if any(it.pixel_values is None for it in batch):
             bad = next(it for it in batch if it.pixel_values is None)
             raise DataError(f"item {bad.dicom_id} has neither pixel_values nor latents")
         extra = {} if fmt == "mimic" else {"context_format": fmt}  # encoders without context formats keep working
         feats = encoder.encode_images(
-            torch.stack([it.pixel_values for it in batch]), [it.view for it in batch],
+            torch.stack([it.pixel_values for it in batch if it.pixel_values is not None]), [it.view for it in batch],
             [it.indication for it in batch], [it.history for it in batch], **extra,
         )
         for j, i in enumerate(idx):

@@ -20,4 +20,4 @@ def write_reports_csv(path: str | Path, dicom_ids: Sequence[str], references: Se
         writer = csv.writer(fh)
         writer.writerow(COLUMNS)
         writer.writerows(zip(dicom_ids, references, generated))
-    return path
+    return Path(path)

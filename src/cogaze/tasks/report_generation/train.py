@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -47,8 +48,8 @@ class ReportGenerator:
     """A trained model with what generation needs (tokenizer, training bank for similar cases)."""
 
     config: ReportGenConfig
-    model: torch.nn.Module
-    tokenizer: object
+    model: Any  # ReportDecoder or LLMReporter
+    tokenizer: Any
     train_bank: FeatureBank
     train_subjects: list[str]
     train_targets: list[str]
@@ -57,7 +58,7 @@ class ReportGenerator:
         cfg = self.config.llm
         sim = nearest_training_index(feats.pooled, subjects, self.train_bank.pooled, self.train_subjects)
         dis = predicted_diseases(feats.logits, cfg.disease_threshold, CHEXPERT_CLASSES) or [[] for _ in subjects]
-        window = self.model.context_window  # type: ignore[attr-defined]
+        window = self.model.context_window
         return [build_prompt(self.tokenizer, cfg, feats.latents.shape[1],
                              None if s is None else self.train_targets[s], dis[i],
                              None if targets is None else targets[i], window) for i, s in enumerate(sim)]
