@@ -1,12 +1,12 @@
 """``cogaze demo``: every stage of the system on the phantom, one self-contained HTML page at the end.
 
-Stages run in three lanes. ``setup`` (phantom, tokenizer, frozen backbone) runs first with every
-torch thread. Then the ``main`` chain (pretraining -> report generation -> structured reports) and the
-``side`` stages (the downstream checks of the pretrained encoder, gaze, the ablations, which pretrain
-runs of their own) share the cores: with ``DemoConfig.workers=2`` the side stages run in a second
-process (:mod:`cogaze.demo.lanes`), each lane with half the threads; with 1 everything runs here, one
-stage after another, with the same thread count, so the numbers are the same. The page lists the
-sections in pipeline order whatever order they finished in.
+Stages run in three lanes. ``setup`` (phantom, tokenizer, frozen backbone) runs first. Then the
+``main`` chain (pretraining -> report generation -> structured reports) and the ``side`` stages (the
+downstream checks of the pretrained encoder, gaze, the ablations, which pretrain runs of their own)
+share the cores: with ``DemoConfig.workers=2`` the side stages run in a second process
+(:mod:`cogaze.demo.lanes`); with 1 everything runs here, one stage after another, with the same torch
+thread count (``DemoConfig.threads``, default 1 per process), so the numbers are the same. The page
+lists the sections in pipeline order whatever order they finished in.
 """
 
 from __future__ import annotations
@@ -107,9 +107,11 @@ def run_demo(out: str | Path, quick: bool = False, config: DemoConfig | None = N
 
     start, cpu_start = time.perf_counter(), process_cpu_seconds()
     threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads or threads)
     for name, _, needs in (st for st in stages if st[1] == "setup"):
         run_here(name, needs)
-    lane_threads = max(1, threads // 2)  # each lane's share from here on, whether or not a second process runs
+    # each lane's threads from here on, whether or not a second process runs (the same numbers either way)
+    lane_threads = cfg.threads or max(1, threads // 2)
     torch.set_num_threads(lane_threads)
     main = [st for st in stages if st[1] == "main"]
     side = _side_order([st for st in stages if st[1] == "side"], {st[0] for st in main})
@@ -124,7 +126,7 @@ def run_demo(out: str | Path, quick: bool = False, config: DemoConfig | None = N
                                     stages=[(n, number[n], needs) for n, _, needs in side],
                                     main_stages=[n for n, _, _ in main],
                                     done_before={n: r.status for n, r in runner.results.items()},
-                                    total=len(stages), threads=max(1, threads - lane_threads),
+                                    total=len(stages), threads=cfg.threads or max(1, threads - lane_threads),
                                     verbosity=_verbosity()))
         for name, _, needs in main if lane else [st for st in stages if st[1] != "setup"]:
             run_here(name, needs)
