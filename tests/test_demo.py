@@ -8,9 +8,38 @@ from cogaze.cli import main
 from html_check import check_page
 
 
+def _pools():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return torch.get_num_threads(), sorted((p["prefix"], p["num_threads"]) for p in threadpool_info())
+
+
+def test_limit_threads_sets_torch_and_native_pools():
+    from threadpoolctl import threadpool_limits
+
+    from cogaze.demo.run import limit_threads
+
+    before = _pools()
+    with threadpool_limits(limits=None):
+        try:
+            limit_threads(1)
+            threads, pools = _pools()
+            assert threads == 1 and pools and all(n == 1 for _, n in pools)
+        finally:
+            import torch
+
+            torch.set_num_threads(before[0])
+            for prefix, n in before[1]:
+                threadpool_limits(limits={prefix: n})
+    assert _pools() == before
+
+
 def test_demo_quick(tmp_path):
     out = tmp_path / "demo"
+    before = _pools()
     assert main(["demo", "--quick", "--out", str(out), "--strict"]) == 0
+    assert _pools()[0] == before[0]  # the caller's torch threads are restored (one per process inside the demo)
     timings = json.loads((out / "timings.json").read_text())
     stages = timings["stages"]
     assert len(stages) == 12 and all(v["status"] == "ok" for v in stages.values()), stages

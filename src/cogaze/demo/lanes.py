@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
 import time
 import traceback
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("cogaze.demo")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass
@@ -47,12 +49,12 @@ class SideJob:
 
 def _child(job: SideJob, inbox: Any, outbox: Any) -> None:
     """Entry point of the side process (spawned: a fresh interpreter, no inherited torch threads)."""
-    import torch
 
+    from cogaze.demo.run import limit_threads
     from cogaze.logs import configure
 
     configure(job.verbosity)
-    torch.set_num_threads(job.threads)
+    limit_threads(job.threads)
     try:
         from cogaze.data.dataset import load_dataset
         from cogaze.demo.run import stage_functions
@@ -80,6 +82,7 @@ def _child(job: SideJob, inbox: Any, outbox: Any) -> None:
                 s.encoder = load_pretrained(s.run_dir)
             first = len(page.sections)
             before = set(s.results)
+            limit_threads(job.threads)  # pools of libraries loaded by earlier stages too
             runner.run(name, functions[name], s, needs=needs, index=index)
             result = runner.results[name]
             result.value = None  # stage return values stay in this process
@@ -99,7 +102,18 @@ class SideLane:
         self.inbox, self.outbox = ctx.Queue(), ctx.Queue()
         self.process = ctx.Process(target=_child, args=(job, self.inbox, self.outbox), name="cogaze-demo-side",
                                    daemon=True)
-        self.process.start()
+        # The child's native thread pools (OpenMP, OpenBLAS, MKL) are sized from the environment when its
+        # libraries load: give it the lane's count from the start (spare threads spin while they wait).
+        saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+        os.environ.update({k: str(job.threads) for k in THREAD_VARIABLES})
+        try:
+            self.process.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         self.start = time.perf_counter()
 
     def main_stage_done(self, name: str, status: str) -> None:

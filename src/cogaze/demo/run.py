@@ -61,6 +61,15 @@ def stage_functions() -> dict[str, Callable[[DemoState], Any]]:
     }
 
 
+def limit_threads(n: int) -> None:
+    """``n`` threads for torch and for every native thread pool loaded so far (OpenMP, BLAS): with more
+    threads than free cores, the waiting ones spin and burn the cores other work needs."""
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)
+
+
 def _verbosity() -> int:
     from cogaze.logs import quiet
 
@@ -100,16 +109,22 @@ def run_demo(out: str | Path, quick: bool = False, config: DemoConfig | None = N
     runner = StageRunner(page, total=len(stages), echo=echo or (lambda m: print(m, flush=True)))
     sections: dict[str, list] = {}
 
-    def run_here(name: str, needs: tuple[str, ...]) -> None:
+    def run_here(name: str, needs: tuple[str, ...], threads: int) -> None:
+        if cfg.threads:
+            limit_threads(threads)
         first = len(page.sections)
         runner.run(name, functions[name], state, needs=needs, index=number[name])
         sections[name] = page.sections[first:]
 
     start, cpu_start = time.perf_counter(), process_cpu_seconds()
     threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads or threads)
+    pools = None
+    if cfg.threads:
+        from threadpoolctl import threadpool_info
+
+        pools = threadpool_info()  # to restore
     for name, _, needs in (st for st in stages if st[1] == "setup"):
-        run_here(name, needs)
+        run_here(name, needs, cfg.threads)
     # each lane's threads from here on, whether or not a second process runs (the same numbers either way)
     lane_threads = cfg.threads or max(1, threads // 2)
     torch.set_num_threads(lane_threads)
@@ -129,7 +144,7 @@ def run_demo(out: str | Path, quick: bool = False, config: DemoConfig | None = N
                                     total=len(stages), threads=cfg.threads or max(1, threads - lane_threads),
                                     verbosity=_verbosity()))
         for name, _, needs in main if lane else [st for st in stages if st[1] != "setup"]:
-            run_here(name, needs)
+            run_here(name, needs, lane_threads)
             if lane is not None:
                 lane.main_stage_done(name, runner.results[name].status)
         if lane is not None:
@@ -147,6 +162,11 @@ def run_demo(out: str | Path, quick: bool = False, config: DemoConfig | None = N
         raise
     finally:
         torch.set_num_threads(threads)
+        if pools is not None:
+            from threadpoolctl import threadpool_limits
+
+            for pool in pools:  # back to what the caller had
+                threadpool_limits(limits={pool["prefix"]: pool["num_threads"]})
     total, total_cpu = time.perf_counter() - start, process_cpu_seconds() - cpu_start
     order = [st[0] for st in stages]
     page.arrange(head + [sec for name in order for sec in sections.get(name, [])], stage_order=order)
