@@ -147,9 +147,12 @@ def test_cli_trains_and_phantom_tiny_pretrains_on_it(corpus, tmp_path):
     summary = pretrain(cfg, root, run)
     assert summary["epochs"] == 1 and (run / "vision_features").is_dir()
     enc = load_pretrained(run)
-    frozen = build_vision_backbone(BackboneConfig(source=str(bb), model_type="resnet"))
+    frozen = build_vision_backbone(BackboneConfig(source=str(bb), model_type="resnet",
+                                                  config=dict(cfg.model.vision.config)))
     x = torch.randn(2, 3, 64, 64)
-    assert torch.equal(enc.model.encode_images(x), vision_tokens(frozen, x))  # the backbone stayed frozen
+    tokens = enc.model.encode_images(x)
+    assert torch.equal(tokens, vision_tokens(frozen, x))  # the backbone stayed frozen
+    assert tokens.shape[-1] == 8 + 16 + 32  # phantom-tiny's multi-scale tokens (token_stages: 3)
 
     # Portable run folders: a copy loads from another working directory; a tree moved as a whole loads
     # through the path relative to the run; a missing backbone folder fails at once, naming its paths.

@@ -22,14 +22,8 @@ from cogaze.explain.predict import report_sentences
 from cogaze.tasks.report_generation.baselines import nearest_training_index
 from cogaze.tasks.similar_cases import SimilarCaseIndex
 from test_images import write_dicom
+from tiny_models import TINY
 
-TINY = [
-    "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
-    "model.vision.config.hidden_sizes=[8,16,32]", "model.text.config.hidden_size=32",
-    "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
-    "model.perceiver_depth=1", "model.perceiver_dim_head=8",
-    "data.batch_size=8", "trainer.max_epochs=1",
-]
 FILES = ["cxr/a.jpg", "cxr/b.jpg", "cxr/bad.jpg", "cxr/c.png", "cxr/rg1_uncr.dcm", "cxr/sub/m1.dcm", "cxr/sub/m2.dcm"]
 
 

@@ -114,3 +114,18 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     assert worst <= 0, worst
     strong = torch.cat(strong)
     assert len(strong) > 1000 and float(strong.max()) < 1e-6
+
+
+def test_fsdp_on_cpu_is_a_config_error_naming_the_settings():
+    """FSDP needs CUDA devices (docs/scaling.md): on CPU the run stops before any work with a ConfigError
+    that names the trainer settings, not a library traceback."""
+    import pytest
+
+    from cogaze.errors import ConfigError
+    from cogaze.resources import config_path
+    from cogaze.tasks.pretrain.run import build_trainer
+
+    cfg = load_config(PretrainConfig, config_path("pretrain/phantom-tiny.yaml"), ["trainer.strategy=fsdp"])
+    with pytest.raises(ConfigError, match=r"strategy='fsdp', accelerator='cpu'.*requires a GPU accelerator"):
+        build_trainer(cfg)
+    assert build_trainer(load_config(PretrainConfig, config_path("pretrain/phantom-tiny.yaml"))).world_size == 1

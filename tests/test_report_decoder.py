@@ -161,3 +161,18 @@ def test_length_penalty_reaches_beam_search() -> None:
     short, plain, long = lengths(-2.0), lengths(1.0), lengths(3.0)
     assert sum(short) < sum(long)
     assert sum(short) <= sum(plain) <= sum(long)
+
+
+def test_greedy_decoding_does_not_pass_length_penalty(monkeypatch) -> None:
+    """length_penalty is a beam-search flag: passed to greedy decoding, transformers warns that it is
+    invalid (one line per generation call in the demo's quick mode)."""
+    model, codec = _decoder()
+    latents = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(3))
+    plain = model.generate(latents, codec.prompt_ids(), num_beams=1, max_new_tokens=6)
+    seen: list[dict] = []
+    real = model.gpt2.generate
+    monkeypatch.setattr(model.gpt2, "generate", lambda **kw: seen.append(kw) or real(**kw))
+    greedy = model.generate(latents, codec.prompt_ids(), num_beams=1, max_new_tokens=6, length_penalty=2.0)
+    model.generate(latents, codec.prompt_ids(), num_beams=2, max_new_tokens=6, length_penalty=2.0)
+    assert torch.equal(greedy, plain)
+    assert "length_penalty" not in seen[0] and seen[1]["length_penalty"] == 2.0

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cogaze.config import load_config
-from cogaze.errors import DataError, Problems
+from cogaze.errors import ConfigError, DataError, Problems
 from cogaze.tasks.report_generation import (
     ReportGenConfig,
     ReportItem,
@@ -55,6 +55,31 @@ def test_train_generate_beats_most_common(tmp_path) -> None:
     with pytest.raises(DataError, match="empty findings"):
         train_report_generator(cfg, ToyEncoder(), train, val, tmp_path / "r2", tiny_tokenizer(),
                                problems=Problems("raise"))
+
+def test_validate_from_skips_early_epochs_and_selects_among_validated(tmp_path) -> None:
+    cfg = load_config(ReportGenConfig, overrides=[
+        "decoder.n_embd=32", "decoder.n_layer=2", "decoder.n_head=2", "decoder.num_beams=2",
+        "decoder.max_new_tokens=20", "train.epochs=6", "train.batch_size=6", "train.lr=5e-4", "train.seed=1",
+        "train.validate_from=0.5"])
+    train, val = _items([0, 1, 2] * 4, 0), _items([0, 1, 2], 5, prefix="v")
+    seen: list[int] = []
+
+    def metric(hyps, refs):  # records the validated epochs; prefers the earliest one it sees
+        seen.append(len(seen))
+        return 10.0 - len(seen)
+
+    result = train_report_generator(cfg, ToyEncoder(), train, val, tmp_path / "run", tiny_tokenizer(),
+                                    selection_metric=metric)
+    assert ["val_score" in row for row in result.history] == [False, False, False, True, True, True]
+    assert result.best_score == 9.0  # epoch 4, the first validated one, kept: not an unvalidated epoch
+    every = load_config(ReportGenConfig, overrides=["train.epochs=2", "decoder.n_embd=32", "decoder.n_layer=2",
+                                                    "decoder.n_head=2", "train.validate_from=0.99"])
+    one = train_report_generator(every, ToyEncoder(), train, val, tmp_path / "r1", tiny_tokenizer())
+    assert ["val_score" in row for row in one.history] == [False, True]  # the last epoch always
+    with pytest.raises(ConfigError, match="validate_from"):
+        train_report_generator(load_config(ReportGenConfig, overrides=["train.validate_from=1"]), ToyEncoder(),
+                               train, val, tmp_path / "r2", tiny_tokenizer())
+
 
 def test_nearest_neighbour_never_same_patient() -> None:
     bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])

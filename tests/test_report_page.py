@@ -78,7 +78,7 @@ def test_page_structure_and_no_external_url():
 
 def test_table_cells_formatting():
     html = _full_page().render()
-    assert '<td class="num">0.8123</td>' in html  # 4 significant digits
+    assert '<td class="num">0.812</td>' in html  # 3 decimals, the page's one number format
     assert '<td class="num">40</td>' in html
     assert '<td class="num">\u2014</td>' in html  # NaN shown as a dash, not "nan"
     second = html[html.index("Second"):]
@@ -124,11 +124,40 @@ def test_text_pair_chips_mark_disagreement():
     html = _full_page().render()
     pair = html[html.index('class="pair-block"'):]
     gen_card = pair[pair.index("Generated"):]
-    # generated says Cardiomegaly negative while the reference says positive: a mismatch chip + "missed"
+    # generated says Cardiomegaly negative while the reference says positive: one mismatch chip, not also
+    # a "missed" chip for the same class (missed = a reference positive the generation never mentions)
     assert 'class="chip negative mismatch"' in gen_card
     assert 'class="chip positive mismatch"' in gen_card  # Pleural Effusion not in the reference
-    assert "missed" in gen_card
+    assert gen_card.count("Cardiomegaly") == 1 and "missed</span>" not in gen_card.split("</div>")[0]
     assert "CE labels agree on 1 of 3 classes" in html  # Edema (negative in ref, absent in gen) agrees
+    missed = ReportPage("t")
+    missed.add_text_pair("Heart is enlarged.", "Lungs clear.", {"Cardiomegaly": 1}, {"Lung Opacity": 2})
+    gen = missed.render().split("Generated")[1]
+    assert "Cardiomegaly" in gen and 'aria-label="missed">missed' in gen  # positive, never mentioned
+
+
+def test_chip_legend_once_per_section():
+    page = ReportPage("t")
+    page.add_section("Reports")
+    for _ in range(3):
+        page.add_text_pair("a", "b", {"Edema": 1}, {"Edema": 2})
+    page.add_section("More")
+    page.add_text_pair("a", "b", {"Edema": 1}, {"Edema": 1})
+    page.add_text_pair("a", "b")  # no labels: no legend needed
+    html = page.render()
+    assert html.count('class="legend"') == 2
+    legend = html[html.index('class="legend"'):]
+    assert all(w in legend[:2000] for w in ("positive", "negative", "uncertain", "missed", "differs", "not mentioned"))
+
+
+def test_numbers_have_one_format_and_no_negative_zero():
+    page = ReportPage("t")
+    page.add_metrics({"a": 0.25, "b": 1.0, "c": 0.01114, "d": -1e-9, "e": 0.00012})
+    page.add_table([{"x": -0.0000001, "y": 0.5}, {"x": 0.25, "y": 1.0}])
+    html = page.render()
+    for text in ("0.250", "1.000", "0.011", "0.00012", '<td class="num">0.000</td>', '<td class="num">0.500</td>'):
+        assert text in html
+    assert "-0.000" not in html
 
 
 def test_normalise_labels_forms():
@@ -221,3 +250,24 @@ def test_large_images_are_shrunk_before_embedding():
     p = check_page(page.render())
     sizes = [(a["width"], a["height"]) for a in p.tags("img")]
     assert sizes == [("384", "512"), ("900", "1200")]
+
+
+def test_mean_ci_cells_show_the_interval_below_the_mean():
+    page = ReportPage("t")
+    page.add_table([{"predictor": "model", "NSS": "0.331 [0.158, 0.504]", "IG": "-0.453 [-0.600, -0.305]", "n": "15"}])
+    html = page.render()
+    assert '<td class="num ci">0.331<span class="ci">[0.158, 0.504]</span></td>' in html
+    assert '<td class="num ci">-0.453<span class="ci">[-0.600, -0.305]</span></td>' in html
+    assert "<td>15</td>" in html  # other strings stay plain text
+
+
+def test_display_names_of_result_keys():
+    from cogaze.html.labels import display_name, readable
+
+    assert display_name("chance_P@1") == "P@1 by chance"
+    assert display_name("AUROC@100%") == "AUROC (100 % labels)" and display_name("F1@10%", fractions=False) == "F1"
+    assert display_name("dice_micro@100%", fractions=False) == "Dice (micro, over pixels)"
+    assert display_name("BLEU_4") == "BLEU-4" and display_name("ROUGE_L") == "ROUGE-L"
+    assert display_name("CE_14_micro_F1") == "CE-14 micro-F1" and display_name("section_CE_micro_F1") == "section CE micro-F1"
+    assert display_name("P@5") == "P@5" and display_name("some_new_key") == "some new key"
+    assert list(readable({"BLEU_1": 0.5, "R@1": 0.2})) == ["BLEU-1", "R@1"]

@@ -44,7 +44,8 @@ def test_loss_curves_points_per_term_and_split(tmp_path):
     assert loss_terms(records) == ["contrastive", "gaze", "loss"]  # not step/epoch/batch/lr/val-only keys
     fig = loss_curves(path)
     lines = _lines_by_title(fig)
-    assert set(lines) == {"contrastive", "gaze", "loss"}
+    assert set(lines) == {"contrastive", "gaze guidance", "total loss"}  # readable titles, not raw keys
+    lines = {"contrastive": lines["contrastive"], "gaze": lines["gaze guidance"], "loss": lines["total loss"]}
     train = lines["contrastive"]["train"]
     assert list(train.get_xdata()) == list(range(1, 11))
     np.testing.assert_allclose(train.get_ydata(), [3.0 / s for s in range(1, 11)])
@@ -60,8 +61,8 @@ def test_loss_curves_by_epoch_and_chosen_terms(tmp_path):
     path = _write_metrics(tmp_path / "m.jsonl")
     fig = loss_curves(path, x="epoch", terms=["loss"])
     lines = _lines_by_title(fig)
-    assert list(lines) == ["loss"]
-    assert list(lines["loss"]["train"].get_xdata()) == [0] * 5 + [1] * 5
+    assert list(lines) == ["total loss"]
+    assert list(lines["total loss"]["train"].get_xdata()) == [0] * 5 + [1] * 5
     with pytest.raises(ValueError, match="no numeric 'step'"):
         loss_curves([{"split": "train", "loss": 1.0}])
     with pytest.raises(ValueError, match="no metrics records"):
@@ -122,17 +123,19 @@ def test_ablation_rows_and_bars():
         "single run": {"sAUC": [0.55], "P@1": [0.4]},
     }
     rows, cols = ablation_rows(results)
-    assert cols == ["variant", "sAUC", "P@1"]
+    assert cols == ["variant", "sAUC", "P@1", "seeds"]
     half = 4.302653 * 0.02 / np.sqrt(3)
-    assert rows[0]["sAUC"] == f"0.720 \u00b1 {half:.3f} (n=3)"
+    assert rows[0]["sAUC"] == f"0.720 [{0.72 - half:.3f}, {0.72 + half:.3f}]" and rows[0]["seeds"] == "3"
     assert rows[1]["P@1"] == "\u2014"
-    assert rows[2]["sAUC"] == "0.550 (n=1)"
+    assert rows[2]["sAUC"] == "0.550" and rows[2]["seeds"] == "1"  # one run: no interval
+    assert ablation_rows({"v": {"gaze IG": [-0.00001]}})[0][0]["gaze IG"] == "0.000"  # never "-0.000"
     fig = ablation_bars(results)
     ax = [a for a in fig.axes if a.get_title() == "sAUC"][0]
     heights = [p.get_height() for p in ax.patches]
     np.testing.assert_allclose(heights, [0.72, 0.61, 0.55])
-    segments = ax.collections[0].get_segments()  # the vertical error bar of each bar
+    segments = ax.collections[0].get_segments()  # the vertical error bars: only the multi-seed variants
+    assert len(segments) == 2
     np.testing.assert_allclose(segments[0][:, 1], [0.72 - half, 0.72 + half], atol=1e-9)
-    np.testing.assert_allclose(segments[2][:, 1], [0.55, 0.55])  # n = 1: no error bar
+    np.testing.assert_allclose(segments[0][:, 0], [0, 0])
     assert [t.get_text() for t in ax.get_xticklabels()] == list(results)
     assert figure_png(fig).startswith(PNG_SIGNATURE)

@@ -22,7 +22,7 @@ def test_runner_times_fails_and_skips():
     clock = FakeClock()
     lines: list[str] = []
     page = ReportPage("run")
-    runner = StageRunner(page, total=4, echo=lines.append, clock=clock)
+    runner = StageRunner(page, total=4, echo=lines.append, clock=clock, cpu_clock=lambda: clock.t / 2)
 
     def work(seconds, value):
         clock.t += seconds
@@ -46,12 +46,12 @@ def test_runner_times_fails_and_skips():
     assert runner.failed == ["segmentation"] and runner.ok("report") and not runner.ok("evaluation")
     assert clock.t == 100.0 + 1.5 + 2.5 + 0.25  # the skipped stage never ran
     assert lines == [
-        "[1/4] phantom ...", "[1/4] phantom done in 1.5 s",
+        "[1/4] phantom ...", "[1/4] phantom done in 1.5 s (CPU 0.8 s)",
         "[2/4] segmentation ...",
         "[2/4] segmentation FAILED after 2.5 s: DataError: masks/p10.png, line 3: mask size 512x512 does not "
         "match image 224x224",
         "[3/4] evaluation: skipped: needs segmentation (failed)",
-        "[4/4] report ...", "[4/4] report done in 0.2 s",
+        "[4/4] report ...", "[4/4] report done in 0.2 s (CPU 0.1 s)",
     ]
     html = page.render()
     check_page(html)

@@ -14,14 +14,7 @@ from cogaze.data.phantom.generate import generate_phantom
 from cogaze.errors import ConfigError, DataError
 from cogaze.metrics.reports_csv import read_reports_csv
 from cogaze.tasks.phantom_sets import classification_items, segmentation_items
-
-TINY = [
-    "model.vision.config.image_size=64", "model.vision.config.embedding_size=8",
-    "model.vision.config.hidden_sizes=[8,16,32]", "model.text.config.hidden_size=32",
-    "model.text.config.intermediate_size=64", "model.dim=32", "model.num_latents=4",
-    "model.perceiver_depth=1", "model.perceiver_dim_head=8",
-    "data.batch_size=8", "trainer.max_epochs=1",
-]
+from tiny_models import TINY
 
 
 @pytest.fixture(scope="module")

@@ -60,6 +60,25 @@ def test_decoder_learns_toy_blobs():
     assert run["test"]["per_image"] > 0.5 and run["test"]["micro"] > 0.5
     assert result.summary["100%"]["dice_micro"].mean == pytest.approx(run["test"]["micro"])
     assert "dice_per_image" in result.table()
+    assert result.examples == []  # none asked for
+
+
+def test_examples_are_the_trained_heads_predictions_and_stay_out_of_json(tmp_path):
+    import json
+
+    cfg = SegmentationConfig(channels=[16, 8], epochs=8, batch_size=16, lr=2e-3, seeds=[0],
+                             focal_gamma=0.0, bce_weight=1.0)
+    test = _items(32, 2)
+    result = run_segmentation(FakeEncoder(), _items(64, 0), _items(16, 1), test, cfg, examples=2)
+    positives = [i for i in range(len(test)) if test.labels[i, 0] == 1][:2]
+    assert [ex.id for ex in result.examples] == [test.ids[i] for i in positives]
+    masks = test.batch(positives, with_masks=True)[1][:, 0].numpy() > 0.5
+    for ex, mask in zip(result.examples, masks):
+        assert ex.probability.shape == ex.mask.shape == mask.shape and np.array_equal(ex.mask, mask)
+        pred = ex.probability > cfg.threshold
+        assert 2 * (pred & mask).sum() / (pred.sum() + mask.sum()) > 0.5  # the trained head, not a fresh one
+    data = json.loads(result.write_json(tmp_path / "seg.json").read_text())
+    assert "examples" not in data and data["metrics"] == pytest.approx(result.metrics)
 
 
 def test_frozen_features_equal_per_batch_encoding():

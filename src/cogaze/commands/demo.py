@@ -14,7 +14,10 @@ from cogaze.logs import verbosity_options
 @click.option("--quick", is_flag=True, help="Small sizes: a smoke run of every stage in about two minutes.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of the phantom and every training run.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any stage failed (the page is written anyway).")
-def demo(out_dir: str, quick: bool, seed: int, strict: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="2: the side stages (downstream checks, gaze, ablations) run in a second process beside "
+              "pretraining and report generation; 1: one stage after another (same numbers, slower).")
+def demo(out_dir: str, quick: bool, seed: int, strict: bool, workers: int) -> None:
     """Phantom -> tokenizer -> pretraining -> zero-shot, retrieval, linear probe, segmentation ->
     report generation -> evaluation -> gaze prediction (-> ablations) -> OUT/report.html."""
     from dataclasses import replace
@@ -23,7 +26,7 @@ def demo(out_dir: str, quick: bool, seed: int, strict: bool) -> None:
     from cogaze.demo.run import run_demo
     from cogaze.errors import CogazeError
 
-    result = run_demo(out_dir, quick=quick, config=replace(preset(quick), seed=seed))
+    result = run_demo(out_dir, quick=quick, config=replace(preset(quick), seed=seed, workers=workers))
     click.echo(f"report: {result['report']}  ({result['total_seconds']:.0f} s)")
     if result["failed"]:
         click.echo(f"failed stages: {', '.join(result['failed'])}", err=True)

@@ -19,6 +19,13 @@ class DemoConfig:
     gaze_fraction: float = help_field(0.4, "Fraction of images with a simulated radiologist reading.", ge=0, le=1)
     phantom_workers: int = help_field(2, "Processes rendering the phantom and the backbone corpus (output identical "
                                       "for any number).", ge=1)
+    threads: int = help_field(1, "torch threads of each demo process (0 = torch's default, split between the two "
+                              "processes after the backbone). 1 gives the same numbers on any number of cores, "
+                              "and stays fast when other jobs share them (waiting threads spin); these tiny models "
+                              "gain little from more.", ge=0)
+    workers: int = help_field(2, "Processes running the stages once the backbone is trained: 2 = the side stages "
+                              "(downstream checks, gaze, ablations) beside the main chain (pretraining, report "
+                              "generation); 1 = one after another (same numbers, slower).", ge=1, le=2)
     model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).",
                                        ge=16)
     backbone_patients: int = help_field(

@@ -89,14 +89,15 @@ def grounding_section(s: DemoState, recs: list) -> None:
                   "true gaze (upper bound)": TrueGazePredictor(recs)}
     table = evaluate_grounding(units, predictors)
     s.results["grounding"] = {n: {k: [v.mean, v.lo, v.hi, v.n] for k, v in row.items()} for n, row in table.items()}
-    s.page.add_table(grounding_table_rows(table, 2), caption="Mean [95% CI] over held-out finding sentences "
+    s.page.add_table(grounding_table_rows(table), caption="Mean [95% CI] over held-out finding sentences "
                      "(CC between sentences: over images).")
     example = _two_places(s, units, model)
     if example:
         s.page.add_image_grid(example, caption="Two sentences on one image, two places: each map (the model's, "
                               "for that sentence alone) with its finding's ground-truth box; the first held-out pair "
                               "where both maps favour their own box, so how often that holds is the table's "
-                              "'own vs other box' column.", columns=2)
+                              "'own vs other box' column.", columns=2,
+                              image_width=320)
     else:
         s.page.add_paragraph("No held-out image where both sentences' maps favour their own finding's box.")
     pg = table["CoGaze"]["pointing"]
@@ -111,7 +112,7 @@ def gaze_stage(s: DemoState) -> None:
     from cogaze.explain.evaluate_grounding import TextFreePredictor
     from cogaze.explain.predict import ground_report, scanpath_from_prediction
     from cogaze.gaze.heatmaps import reading_maps
-    from cogaze.html.overlay import draw_scanpath, gaze_panel
+    from cogaze.html.overlay import draw_scanpath, heatmap_overlay
 
     recs = held_out(s)
     s.page.add_section("Where the radiologist looks", "Predicted gaze (transcript->patch similarity, as trained "
@@ -128,7 +129,8 @@ def gaze_stage(s: DemoState) -> None:
                           icc_boot=200, sauc_splits=50, seed=s.cfg.seed)
     s.results["gaze"] = {name: {k: v.mean for k, v in row.items()} for name, row in table.items()}
     s.page.add_table(gaze_table_rows(table), caption="Mean [95% CI] over held-out transcript rows.")
-    # Per-sentence pictures for two readings: true map (from the fixations) vs predicted map, sentence as caption.
+    # Per-sentence pictures for two readings: true map (from the fixations) beside the predicted map,
+    # the sentence beside them as an HTML caption (legible at any size, never cut inside a word).
     shown = 0
     for rec in recs:
         reading = rec.gaze[0]
@@ -137,14 +139,21 @@ def gaze_stage(s: DemoState) -> None:
         sentences = [t.text for t in reading.sentences]
         grounded = ground_report(s.encoder, image, " ".join(sentences), view=rec.view,
                                  indication=rec.indication, history=rec.history)
-        items = [(gaze_panel(image, true, g.heatmap, g.sentence), "")
-                 for g, true in zip(grounded, true_maps[: len(sentences)])]
-        if items:
-            s.page.add_image_grid(items[:4], caption=f"Image {rec.dicom_id[:17]}...: radiologist (left) vs "
-                                  "predicted (right) gaze per dictated sentence.", columns=2)
-            path = scanpath_from_prediction(grounded[0].prediction, n_fixations=8, seed=s.cfg.seed)
-            s.page.add_image_grid([(draw_scanpath(image, path), "predicted scanpath")], columns=3)
-            shown += 1
+        pairs = list(zip(grounded, true_maps[: len(sentences)]))[:4]
+        if not pairs:
+            continue
+        s.page.add_paragraph(f"Held-out image {rec.dicom_id[:17]}... ({rec.view}): the radiologist's gaze while "
+                             "dictating each sentence (left) and the model's map for that sentence (right).")
+        for g, true in pairs:
+            s.page.add_image_grid([(heatmap_overlay(image, true), "radiologist"),
+                                   (heatmap_overlay(image, g.heatmap), "predicted")],
+                                  caption=f"\u201c{g.sentence}\u201d", caption_position="beside", columns=2,
+                                  image_width=200)
+        path = scanpath_from_prediction(grounded[0].prediction, n_fixations=8, seed=s.cfg.seed)
+        s.page.add_image_grid([(draw_scanpath(image, path), "")], columns=1, image_width=256,
+                              caption="Predicted scanpath for the first sentence: 8 fixations sampled from its "
+                              "map with inhibition of return, numbered in order.")
+        shown += 1
         if shown >= 2:
             break
     grounding_section(s, recs)

@@ -21,6 +21,7 @@ def _items(s: DemoState, split: str) -> list:
 
 def report_generation(s: DemoState) -> None:
     from cogaze.config import load_config
+    from cogaze.html.labels import readable
     from cogaze.metrics.labeler import label_report
     from cogaze.metrics.report_eval import evaluate_pairs, start_meteor
     from cogaze.metrics.reports_csv import read_reports_csv
@@ -39,23 +40,27 @@ def report_generation(s: DemoState) -> None:
     cfg = load_config(ReportGenConfig, config_path("report/phantom-tiny.yaml"),
                       [*([f"train.epochs={c.report_epochs}"] if c.report_epochs else []),
                        f"decoder.num_beams={c.report_beams}", f"train.seed={c.seed}"])
-    train, val, test = _items(s, "train"), _items(s, "val"), _items(s, "test")
-    run = s.out / "report_generation"
-    result = train_report_generator(cfg, s.encoder, train, val, run, tokenizer=s.encoder.tokenizer)
-    ours = run / "generated.csv"
-    generate_reports(result.generator, s.encoder, test, ours)
-    ids = [it.dicom_id for it in test]
-    refs = [it.target for it in test]
-    common = most_common_report([it.target for it in train])
-    write_reports_csv(run / "baseline_most_common.csv", ids, refs, [common] * len(test))
-    bank = precompute_features(s.encoder, train)
-    query = precompute_features(s.encoder, test)
-    nn = nearest_neighbour_reports(query.pooled, [it.subject_id for it in test], bank.pooled,
-                                   [it.subject_id for it in train], [it.target for it in train])
-    write_reports_csv(run / "baseline_nearest_neighbour.csv", ids, refs, nn)
-    table: dict[str, dict[str, Any]] = {}
+    # METEOR's Java process loads its resources while the decoder trains (another core), not after.
     meteor = start_meteor(skip_missing=True)  # one JVM for the three systems
     try:
+        train, val, test = _items(s, "train"), _items(s, "val"), _items(s, "test")
+        run = s.out / "report_generation"
+        result = train_report_generator(cfg, s.encoder, train, val, run, tokenizer=s.encoder.tokenizer)
+        gen = result.generator
+        query = precompute_features(s.encoder, test, memory=gen.config.memory)  # once: generation and the nearest-neighbour baseline
+        ours = run / "generated.csv"
+        generate_reports(gen, s.encoder, test, ours, batch_size=cfg.train.eval_batch_size, features=query)
+        ids = [it.dicom_id for it in test]
+        refs = [it.target for it in test]
+        write_reports_csv(run / "baseline_most_common.csv", ids, refs,
+                          [most_common_report([it.target for it in train])] * len(test))
+        # The generator's training bank holds the train items' features (computed once, in training) unless
+        # training dropped items with empty findings: the baseline searches every train item.
+        bank = gen.train_bank if len(gen.train_targets) == len(train) else precompute_features(s.encoder, train)
+        nn = nearest_neighbour_reports(query.pooled, [it.subject_id for it in test], bank.pooled,
+                                       [it.subject_id for it in train], [it.target for it in train])
+        write_reports_csv(run / "baseline_nearest_neighbour.csv", ids, refs, nn)
+        table: dict[str, dict[str, Any]] = {}
         for name, path in (("CoGaze decoder", ours), ("most common report", run / "baseline_most_common.csv"),
                            ("nearest neighbour", run / "baseline_nearest_neighbour.csv")):
             scores = evaluate_pairs(read_reports_csv(path), n_boot=100, seed=c.seed, skip_missing=True, meteor=meteor)
@@ -68,7 +73,8 @@ def report_generation(s: DemoState) -> None:
     s.page.add_section("Report generation", "A GPT-2-architecture decoder cross-attending to the frozen vision "
                        "latents, against two baselines in the same run; scored by `cogaze evaluate` "
                        "(pycocoevalcap, reference protocol; CE with the built-in rule labeler).")
-    s.page.add_table([{"system": k, **v} for k, v in table.items()], caption="Phantom test split, frontal images.")
+    s.page.add_table([{"system": k, **readable(v)} for k, v in table.items()],
+                     caption=f"Phantom test split, {len(test)} frontal images.")
     pairs = read_reports_csv(ours)
     for i in range(min(3, len(pairs))):
         s.page.add_text_pair(pairs.references[i], pairs.hypotheses[i], label_report(pairs.references[i]).tolist(),

@@ -24,7 +24,8 @@ from cogaze.tasks.phantom_scores import (
 )
 
 log = logging.getLogger("cogaze.demo")
-
+PAGE_WIDTH, GRID_GAP = 1056, 14
+"""Content width of a report page and the gap between grid images, in CSS pixels (cogaze.html.style)."""
 
 
 @dataclass
@@ -62,7 +63,7 @@ class DemoState:
 def make_phantom(s: DemoState) -> None:
     from cogaze.data.dataset import load_dataset
     from cogaze.data.phantom import generate_phantom
-    from cogaze.data.phantom.preview import write_preview
+    from cogaze.data.phantom.preview import preview_items
 
     c = s.cfg
     s.data_dir = s.out / "phantom"
@@ -70,17 +71,19 @@ def make_phantom(s: DemoState) -> None:
                                gaze_fraction=c.gaze_fraction, val_fraction=c.val_fraction,
                                test_fraction=c.test_fraction, workers=c.phantom_workers)
     s.records = load_dataset(s.data_dir).records
-    grid = s.out / "phantom_grid.png"
-    write_preview(s.data_dir, grid)
     s.page.add_section("Phantom dataset", "Procedurally rendered chest X-rays with known findings, MIMIC-style "
                        "reports, clinical context and simulated radiologist gaze, written in the real MIMIC-CXR, "
                        "EGD and REFLACX formats and read back by the same loaders as real data.")
     summ = s.records.summary()
     s.page.add_metrics({"images": summ["images"], "studies": summ["studies"], "patients": summ["patients"],
                         "with context": summ["with_context"], "gaze readings": summ["gaze_readings"]})
-    from PIL import Image
-
-    s.page.add_image_grid([(np.asarray(Image.open(grid).convert("RGB")), "16 phantom images with their findings")])
+    # At native resolution, in columns at least 128 px wide (room for the caption's words), two rows at most.
+    width = max(c.phantom_image_size, 128)
+    columns = max(1, (PAGE_WIDTH + GRID_GAP) // (width + GRID_GAP))
+    items = preview_items(s.data_dir, n=columns * max(1, 16 // columns))
+    s.page.add_image_grid(items, caption=f"{len(items)} phantom images ({c.phantom_image_size} px, shown at their "
+                          "own size) with their findings ('?' = uncertain).", columns=columns,
+                          image_width=width, native=True)
     s.results["phantom"] = {"summary": summ, "generator": getattr(summary, "version", None)}
 
 
@@ -131,11 +134,12 @@ def pretrain_overrides(cfg: DemoConfig, tokenizer_dir: Path, extra: list[str] | 
             f"trainer.seed={cfg.seed}", *cfg.extra_pretrain_overrides, *(extra or [])]
 
 
-def pretrain_run(s: DemoState, run_dir: Path, extra: list[str] | None = None) -> dict[str, Any]:
+def pretrain_run(s: DemoState, run_dir: Path, extra: list[str] | None = None, caches: Path | None = None) -> dict[str, Any]:
     """One pretraining run on the demo phantom (used by the main run and every ablation).
 
-    Every run reuses the loaded records and one gaze cache and one feature cache under ``out/caches``
-    (both fingerprinted: a run whose inputs differ rebuilds them)."""
+    Every run reuses the loaded records and one gaze cache and one feature cache under ``caches``
+    (default ``out/caches``; both fingerprinted: a run whose inputs differ rebuilds them). Runs that
+    may train at the same time (the ablations, in the side process) keep caches of their own."""
     from cogaze.config import load_config
     from cogaze.resources import config_path
     from cogaze.tasks.pretrain.config import PretrainConfig
@@ -144,7 +148,7 @@ def pretrain_run(s: DemoState, run_dir: Path, extra: list[str] | None = None) ->
     assert s.tokenizer_dir is not None and s.data_dir is not None
     cfg = load_config(PretrainConfig, config_path("pretrain/phantom-tiny.yaml"),
                       pretrain_overrides(s.cfg, s.tokenizer_dir, extra, s.backbone_dir))
-    caches = s.out / "caches"
+    caches = caches or s.out / "caches"
     caches.mkdir(parents=True, exist_ok=True)
     return pretrain(cfg, s.data_dir, run_dir, gaze_cache=caches / "gaze.safetensors", records=s.records,
                     feature_cache=caches / "vision_features")
@@ -185,9 +189,16 @@ def zeroshot(s: DemoState) -> None:
     res = run_zeroshot(s.encoder, items, ZeroShotConfig(prompts="phantom", negative_class="No Finding"))
     res.write_json(s.out / "zeroshot.json")
     s.results["zeroshot"] = {"metrics": res.metrics, "per_class": res.per_class}
-    s.page.add_section("Zero-shot classification", "Prompt ensembles (src/cogaze/resources/prompts/phantom.yaml) "
-                       "averaged into class prototypes, each finding scored against 'No Finding'.")
-    s.page.add_table([{"class": k, **v} for k, v in res.per_class.items()], caption="Phantom test split, frontal images.")
+    s.page.add_section("Zero-shot classification", "Prompt ensembles (the phantom prompt file shipped with cogaze, "
+                       "resources/prompts/phantom.yaml) averaged into class prototypes, each finding scored "
+                       "against 'No Finding'.")
+    scored = sum(v.get("AUROC") is not None for v in res.per_class.values())
+    s.page.add_metrics({f"mean AUROC ({scored} findings)": res.metrics.get("AUROC"),
+                        "mean F1": res.metrics.get("F1"), "mean accuracy": res.metrics.get("accuracy")},
+                       caption=f"Phantom test split, {len(items)} frontal images; means over the findings with "
+                       "both labels present (an AUROC needs positives and negatives).")
+    s.page.add_table([{"finding": k, **v} for k, v in res.per_class.items()],
+                     caption="Per finding ('\u2014': no positive test image, no AUROC).")
     names = [n for n in res.class_names if len(set(res.labels[n])) == 2]
     if names:
         y = np.array([res.labels[n] for n in names]).T
@@ -196,6 +207,7 @@ def zeroshot(s: DemoState) -> None:
 
 
 def retrieval(s: DemoState) -> None:
+    from cogaze.html.labels import readable
     from cogaze.tasks.items import ImageItems
     from cogaze.tasks.retrieval import RetrievalConfig, run_retrieval
 
@@ -212,10 +224,17 @@ def retrieval(s: DemoState) -> None:
     s.page.add_section("Image-to-report retrieval", f"The {len(classes)}x{per_class} construction (the paper: "
                        "5x200 on MIMIC) on the phantom's val+test frontal images; relevance = same label. "
                        "Sampled ids are in retrieval.json.")
-    s.page.add_metrics(dict(res.metrics))
+    s.page.add_metrics(readable(res.metrics), caption="P@k: share of relevant reports among the top k; R@k: "
+                       "share of the query's relevant reports found in the top k.")
+
+
+PROBE_ENCODERS = {"pretrained": "pretrained CoGaze", "random_init": "every weight random",
+                  "frozen backbone + random CoGaze layers": "frozen backbone + random CoGaze layers"}
+"""The linear probe's encoders: key in results.json -> name on the page."""
 
 
 def linear_probe(s: DemoState) -> None:
+    from cogaze.html.labels import readable
     from cogaze.tasks.classification import ClassificationConfig, run_classification
     from cogaze.tasks.items import ImageItems
 
@@ -223,17 +242,20 @@ def linear_probe(s: DemoState) -> None:
     split = {k: ImageItems.from_records(s.frontal(k), s.preprocess, classes, name=f"phantom-{k}")
              for k in ("train", "val", "test")}
     cfg = ClassificationConfig(fractions=[100], seeds=[s.cfg.seed], epochs=s.cfg.probe_epochs)
-    pre = run_classification(s.encoder, split["train"], split["val"], split["test"], cfg)
-    rand = run_classification(random_encoder(s.encoder, s.cfg.seed), split["train"], split["val"], split["test"], cfg)
-    frozen = run_classification(random_encoder(s.encoder, s.cfg.seed, keep_backbone=True), split["train"], split["val"], split["test"], cfg)
-    s.results["linear_probe"] = {"pretrained": dict(pre.metrics), "random_init": dict(rand.metrics),
-                                 "frozen backbone + random CoGaze layers": dict(frozen.metrics)}
-    s.page.add_section("Linear probe", "A linear head on the pooled vision latents, frozen encoder. Baselines on "
-                       "the same split: the same architecture with every weight random (random_init), and the "
-                       "frozen pretrained backbone under randomly initialised CoGaze layers (what CoGaze "
-                       "pretraining itself adds).")
-    rows = [{"encoder": name, **v} for name, v in s.results["linear_probe"].items()]
-    s.page.add_table(rows, caption="Test split, mean over seeds.")
+    encoders = dict(zip(PROBE_ENCODERS, (s.encoder, random_encoder(s.encoder, s.cfg.seed),
+                                         random_encoder(s.encoder, s.cfg.seed, keep_backbone=True))))
+    results = {key: dict(run_classification(enc, split["train"], split["val"], split["test"], cfg,
+                                            label=f"phantom-test, {PROBE_ENCODERS[key]}").metrics)
+               for key, enc in encoders.items()}
+    s.results["linear_probe"] = results
+    s.page.add_section("Linear probe", f"A linear head on the pooled vision latents of the frozen encoder, "
+                       f"{len(classes)} findings ({', '.join(classes)}), 100 % of the training labels. Baselines "
+                       "on the same split: the same architecture with every weight random, and the frozen "
+                       "pretrained backbone under randomly initialised CoGaze layers (what CoGaze pretraining "
+                       "itself adds).")
+    rows = [{"encoder": PROBE_ENCODERS[key], **readable(v, fractions=False)} for key, v in results.items()]
+    s.page.add_table(rows, caption=f"Phantom test split, {len(split['test'])} frontal images; macro AUROC and "
+                     f"macro F1 (threshold 0.5) over the findings, seed {s.cfg.seed}.")
 
 
 def write_json(path: Path, obj: Any) -> None:

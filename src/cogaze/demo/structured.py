@@ -13,6 +13,7 @@ def structured_reports(s: DemoState) -> None:
     """Train the structured decoder from the free-text run, generate the test studies, compare with the
     most common structured report, and show generated vs reference sections side by side."""
     from cogaze.config import load_config
+    from cogaze.html.labels import readable
     from cogaze.metrics.structured import structured_scores
     from cogaze.resources import config_path
     from cogaze.tasks.report_generation import (
@@ -35,11 +36,14 @@ def structured_reports(s: DemoState) -> None:
     train, val, test = (srrg_report_items(annotation, split, s.preprocess, s.data_dir) for split in ("train", "val", "test"))
     run = s.out / "structured_reports"
     result = train_report_generator(cfg, s.encoder, train, val, run, tokenizer=s.encoder.tokenizer)
-    hyps = generate_reports(result.generator, s.encoder, test, run / "generated.csv")
+    # once: generation and the nearest-neighbour baseline
+    query = precompute_features(s.encoder, test, memory=result.generator.config.memory)
+    hyps = generate_reports(result.generator, s.encoder, test, run / "generated.csv",
+                            batch_size=cfg.train.eval_batch_size, features=query)
     refs = [it.target for it in test]
     common = most_common_report([it.target for it in train])
     gen_ = result.generator
-    nn = nearest_neighbour_reports(precompute_features(s.encoder, test).pooled, [it.subject_id for it in test],
+    nn = nearest_neighbour_reports(query.pooled, [it.subject_id for it in test],
                                    gen_.train_bank.pooled, gen_.train_subjects, gen_.train_targets)
     table: dict[str, dict[str, Any]] = {}
     for name, gen in (("CoGaze decoder (structured)", hyps), ("most common structured report", [common] * len(refs)),
@@ -53,6 +57,7 @@ def structured_reports(s: DemoState) -> None:
                        "report of the most similar training image (nearest neighbour). "
                        "BLEU and ROUGE-L follow the StructEval protocol (per section, a section on one side only "
                        "scores 0); section F1 = which headers appear; section CE F1 = finding labels per section.")
-    s.page.add_table([{"system": k, **v} for k, v in table.items()], caption="Phantom test split, one image per study.")
+    s.page.add_table([{"system": k, **readable(v)} for k, v in table.items()],
+                     caption=f"Phantom test split, {len(test)} studies, one image per study.")
     for i in range(min(2, len(test))):
         s.page.add_structured_pair(refs[i], hyps[i], title=test[i].dicom_id)

@@ -54,6 +54,7 @@ from cogaze.gaze.metrics import (
 )
 from cogaze.gaze.targets import reading_texts
 from cogaze.logs import Progress
+from cogaze.metrics.stats import format_mean_ci
 from cogaze.metrics.stats import mean_ci as stats_mean_ci
 
 log = logging.getLogger(__name__)
@@ -279,11 +280,7 @@ def evaluate_gaze(records: Iterable[ImageRecord], predictors: Mapping[str, Predi
 
 
 def _fmt(s: MetricSummary, decimals: int) -> str:
-    if not math.isfinite(s.mean):
-        return "n/a"
-    if not (math.isfinite(s.lo) and math.isfinite(s.hi)):
-        return f"{s.mean:.{decimals}f}"
-    return f"{s.mean:.{decimals}f} [{s.lo:.{decimals}f}, {s.hi:.{decimals}f}]"
+    return format_mean_ci(s.mean, s.lo, s.hi, decimals)
 
 
 def gaze_table_rows(table: GazeTable, metrics: Sequence[str] = DEFAULT_ROW_METRICS,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from cogaze.data.records import CHEXPERT_CLASSES
+from cogaze.metrics.stats import format_number
 
 Rows = Sequence[Mapping[str, Any] | Sequence[Any]]
 
@@ -33,9 +35,22 @@ def float_decimals(value: float, significant: int = 4) -> int:
     return max(0, min(6, significant - 1 - math.floor(math.log10(v))))
 
 
+DECIMALS = 3
+"""Decimals of every score on a page (more only for a value that would round to 0.000 otherwise)."""
+
+
+def decimals_for(values: Sequence[float]) -> int:
+    """Decimals shared by ``values`` (one table column or one number): :data:`DECIMALS`, or enough to
+    show two significant digits of the smallest non-zero magnitude below 0.001 (at most 6), which
+    would otherwise read as 0.000."""
+    small = [abs(v) for v in values if math.isfinite(v) and 1e-6 <= abs(v) < 0.001]  # below: rounding noise
+    return DECIMALS if not small else max(DECIMALS, min(6, float_decimals(min(small), 2)))
+
+
 def format_cell(value: Any, decimals: int | None = None) -> tuple[str, bool]:
-    """(escaped text, is_number) of one table cell. Floats: ``decimals`` places, or 4 significant
-    digits when None (thousands separators from 1000 on); NaN/None: a dash."""
+    """(escaped text, is_number) of one table cell. Floats: ``decimals`` places (default
+    :func:`decimals_for` the value; whole numbers from 1000 on without decimals), thousands
+    separators from 1000 on, no negative zero; NaN/None: a dash."""
     if value is None:
         return "\u2014", False
     if isinstance(value, bool):
@@ -49,9 +64,19 @@ def format_cell(value: Any, decimals: int | None = None) -> tuple[str, bool]:
         if math.isinf(v):
             return ("\u221e" if v > 0 else "\u2212\u221e"), True
         if decimals is None:
-            return (f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"), True
-        return f"{v:,.{decimals}f}", True
+            decimals = 0 if abs(v) >= 1000 else decimals_for([v])
+        return format_number(v, decimals), True
     return escape(str(value)), False
+
+
+_MEAN_CI = re.compile(r"^(-?[\d.,]+) (\[-?[\d.,]+, -?[\d.,]+\])$")
+
+
+def _cell_html(text: str, is_num: bool) -> str:
+    """One <td>: numbers right-aligned; a "mean [lo, hi]" string as the mean over its interval (small)."""
+    if m := _MEAN_CI.match(text):
+        return f'<td class="num ci">{m.group(1)}<span class="ci">{m.group(2)}</span></td>'
+    return f'<td class="num">{text}</td>' if is_num else f"<td>{text}</td>"
 
 
 def table_html(rows: Rows, columns: Sequence[str] | None = None, caption: str | None = None,
@@ -74,19 +99,18 @@ def table_html(rows: Rows, columns: Sequence[str] | None = None, caption: str | 
             if len(cells) != len(columns):
                 raise ValueError(f"table row {i} has {len(cells)} cells, expected {len(columns)}")
         grid.append(cells)
-    # One number of decimals per column (4 significant digits of its smallest-magnitude float, at most
-    # 4 places), so a column reads 0.8520 / 0.7531 rather than 0.852 / 0.7531.
+    # One number of decimals per column (3, more where a small value needs it), so a column reads
+    # 0.852 / 0.753 / 0.004 rather than 0.852 / 0.7531 / 0.00412.
     decimals: list[int | None] = []
     for j in range(len(columns)):
         reals = [r[j] for r in grid if isinstance(r[j], numbers.Real) and not isinstance(r[j], (bool, numbers.Integral))]
         floats = [float(v) for v in reals if math.isfinite(float(v))]
-        decimals.append(min(4, max(float_decimals(v) for v in floats)) if floats else None)
+        decimals.append(decimals_for(floats) if floats else None)
     body = []
     for cells in grid:
         tds = []
         for j, cell in enumerate(cells):
-            text, is_num = format_cell(cell, decimals[j])
-            tds.append(f'<td class="num">{text}</td>' if is_num else f"<td>{text}</td>")
+            tds.append(_cell_html(*format_cell(cell, decimals[j])))
         body.append("<tr>" + "".join(tds) + "</tr>")
     if not body:
         body.append(f'<tr><td colspan="{max(len(columns), 1)}" class="empty">(no rows)</td></tr>')
@@ -105,6 +129,7 @@ class Stage:
     seconds: float | None
     status: str
     message: str
+    cpu_seconds: float | None = None
 
 
 def stage_message(status: str, message: str | BaseException | None) -> str:
@@ -122,27 +147,36 @@ def _seconds(s: float) -> str:
     return "<0.1" if 0 < s < 0.05 else f"{s:.1f}"
 
 
-def stage_table_html(stages: Sequence[Stage], anchor: str) -> str:
-    """The stage timing table: one row per stage, failed rows highlighted with their message."""
+def stage_table_html(stages: Sequence[Stage], anchor: str, total: tuple[float, float | None] | None = None) -> str:
+    """The stage timing table: one row per stage (wall-clock and CPU seconds), failed rows highlighted
+    with their message. ``total`` = (wall, CPU) seconds of the whole run (stages that ran at the same
+    time overlap, so it is less than their sum); default: the sums."""
     rows = []
-    total = 0.0
+    dash = "\u2014"
     for st in stages:
         badge = st.status if st.status in ("ok", "failed", "skipped") else "other"
-        secs = "\u2014" if st.seconds is None else _seconds(st.seconds)
-        total += st.seconds or 0.0
+        secs = dash if st.seconds is None else _seconds(st.seconds)
+        cpu = dash if st.cpu_seconds is None else _seconds(st.cpu_seconds)
         cls = ' class="failed"' if st.status == "failed" else ""
         rows.append(
             f"<tr{cls}><td>{escape(st.name)}</td>"
             f'<td><span class="badge {badge}">{escape(st.status)}</span></td>'
-            f'<td class="num">{secs}</td><td class="msg">{escape(st.message)}</td></tr>'
+            f'<td class="num">{secs}</td><td class="num">{cpu}</td><td class="msg">{escape(st.message)}</td></tr>'
         )
+    if total is None:
+        total = (sum(st.seconds or 0.0 for st in stages),
+                 sum(st.cpu_seconds or 0.0 for st in stages) if any(st.cpu_seconds is not None for st in stages)
+                 else None)
     n_failed = sum(st.status == "failed" for st in stages)
     cap = f"{len(stages)} stages, {n_failed} failed"
+    cpu_total = dash if total[1] is None else _seconds(total[1])
     return (
         f'<div class="table-wrap" id="{anchor}"><table class="stages"><caption>{cap}</caption>'
-        "<thead><tr><th>stage</th><th>status</th><th class=\"num\">seconds</th><th>message</th></tr></thead>"
+        "<thead><tr><th>stage</th><th>status</th><th class=\"num\">seconds</th><th class=\"num\">CPU s</th>"
+        "<th>message</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody>"
-        f'<tfoot><tr><td>total</td><td></td><td class="num">{_seconds(total)}</td><td></td></tr></tfoot>'
+        f'<tfoot><tr><td>total</td><td></td><td class="num">{_seconds(total[0])}</td>'
+        f'<td class="num">{cpu_total}</td><td></td></tr></tfoot>'
         "</table></div>"
     )
 
@@ -208,9 +242,9 @@ def chips_html(labels: dict[str, int], reference: dict[str, int] | None = None) 
                 mark = '<span class="mark" aria-label="disagrees">\u2717</span>'
                 title = f"{kind}; reference: {_STATE_NAMES.get(ref_state, 'not mentioned')}"
         chips.append(f'<span class="{cls}" title="{escape(title)}">{escape(name)}{mark}</span>')
-    if reference is not None:
+    if reference is not None:  # reference positives the generated report does not mention at all
         for name, ref_state in reference.items():
-            if _binary(ref_state) and not _binary(labels.get(name, 0)):
+            if _binary(ref_state) and labels.get(name, 0) == 0:
                 chips.append(
                     f'<span class="chip mismatch" title="positive in the reference, missed">'
                     f'{escape(name)}<span class="mark" aria-label="missed">missed</span></span>'
@@ -218,6 +252,19 @@ def chips_html(labels: dict[str, int], reference: dict[str, int] | None = None) 
     if not chips:
         return '<div class="chips"><span class="empty">no labels</span></div>'
     return '<div class="chips">' + "".join(chips) + "</div>"
+
+
+def chip_legend_html() -> str:
+    """What the chip colours and marks mean (shown once above the first report pair of a section)."""
+    item = '<span class="legend-item">{}</span>'.format
+    return ('<div class="legend" aria-label="label legend"><span class="legend-title">CE labels (rule labeler):</span>'
+            + item('<span class="chip positive">positive</span><span class="chip negative">negative</span>'
+                   '<span class="chip uncertain">uncertain</span>')
+            + item('<span class="chip negative mismatch">Edema<span class="mark">\u2717</span></span>'
+                   "generated label differs from the reference's")
+            + item('<span class="chip mismatch">Edema<span class="mark">missed</span></span>'
+                   "positive in the reference, not mentioned in the generated report")
+            + "</div>")
 
 
 def label_agreement(ref: dict[str, int], gen: dict[str, int]) -> tuple[int, int]:

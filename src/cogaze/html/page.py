@@ -28,6 +28,7 @@ from cogaze import __version__
 from cogaze.html.blocks import (
     Rows,
     Stage,
+    chip_legend_html,
     format_cell,
     stage_message,
     stage_table_html,
@@ -48,6 +49,11 @@ def _umask() -> int:
     return mask
 
 
+def _anchor(number: int, title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
+    return f"s{number}-{slug}"
+
+
 class _StageBlock:
     """Placeholder for the stage table, rendered at the end with every stage added so far."""
 
@@ -55,7 +61,7 @@ class _StageBlock:
         self.page = page
 
     def render(self) -> str:
-        return stage_table_html(self.page.stages, anchor="stages")
+        return stage_table_html(self.page.stages, anchor="stages", total=self.page.run_time)
 
 
 class _Section:
@@ -64,6 +70,7 @@ class _Section:
         self.anchor = anchor
         self.intro = intro
         self.blocks: list[str | _StageBlock] = []
+        self.has_legend = False
 
 
 class ReportPage:
@@ -75,6 +82,8 @@ class ReportPage:
         self.subtitle = subtitle
         self.sections: list[_Section] = []
         self.stages: list[Stage] = []
+        self.run_time: tuple[float, float | None] | None = None
+        """(wall, CPU) seconds of the whole run for the stage table's total row (default: the sums)."""
         self._stage_block: _StageBlock | None = None
         self.n_figures = 0
         self.n_tables = 0
@@ -82,10 +91,21 @@ class ReportPage:
     # ---- structure -------------------------------------------------------------------------------
     def add_section(self, title: str, intro: str | None = None) -> str:
         """Start a new section (listed in the page's table of contents); returns its anchor id."""
-        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "section"
-        anchor = f"s{len(self.sections) + 1}-{slug}"
+        anchor = _anchor(len(self.sections) + 1, title)
         self.sections.append(_Section(title, anchor, intro))
         return anchor
+
+    def arrange(self, sections: Sequence[_Section], stage_order: Sequence[str] | None = None) -> None:
+        """Replace the sections by ``sections`` (e.g. the same ones, and sections built by another
+        process's page, in the order of the pipeline rather than of completion) and number their
+        anchors afresh; ``stage_order`` sorts the stage table likewise (unknown names last)."""
+        self.sections = list(sections)
+        for i, sec in enumerate(self.sections, start=1):
+            if sec.title:
+                sec.anchor = _anchor(i, sec.title)
+        if stage_order is not None:
+            rank = {name: i for i, name in enumerate(stage_order)}
+            self.stages.sort(key=lambda st: rank.get(st.name, len(rank)))
 
     def _current(self) -> _Section:
         if not self.sections:
@@ -126,7 +146,7 @@ class ReportPage:
     def add_image_grid(self, items: Sequence[tuple[Any, str]], caption: str | None = None,
                        columns: int | None = None, pixelated: bool = False,
                        caption_position: str = "below", image_width: int | None = None,
-                       max_side: int | None = 512) -> None:
+                       max_side: int | None = 512, native: bool = False) -> None:
         """Images with their captions in a grid (``columns`` per row; default up to 4).
 
         ``items`` are (image array, caption) pairs: uint8 (H, W) grayscale or (H, W, 3) RGB, or floats
@@ -134,7 +154,8 @@ class ReportPage:
         grid, ``"beside"`` to its right (e.g. a report sentence beside its true and predicted gaze maps).
         ``image_width`` fixes each image's displayed width in CSS pixels (default: share the width).
         Images whose longer side exceeds ``max_side`` pixels are shrunk before embedding (None: never),
-        which keeps a page of full-size X-rays small.
+        which keeps a page of full-size X-rays small. ``native`` shows each image at its own pixel size
+        (never scaled up; its column is then ``image_width`` wide, for the caption).
         """
         items = list(items)
         if not items:
@@ -147,8 +168,8 @@ class ReportPage:
         track = f"{int(image_width)}px" if image_width else "minmax(0, 1fr)"
         cells = []
         for image, text in items:
-            img = format_png_img(to_png(np.asarray(image), max_side), text or "image",
-                                 css_class="pixelated" if pixelated else None)
+            classes = " ".join(c for c, on in (("pixelated", pixelated), ("native", native)) if on)
+            img = format_png_img(to_png(np.asarray(image), max_side), text or "image", css_class=classes or None)
             cells.append(f"<figure>{img}<figcaption>{escape(text)}</figcaption></figure>")
         grid = f'<div class="grid" style="grid-template-columns: repeat({ncol}, {track})">{"".join(cells)}</div>'
         cap = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
@@ -160,7 +181,12 @@ class ReportPage:
                       title: str | None = None) -> None:
         """A generated report beside its reference, with CE label chips (see
         :func:`cogaze.html.blocks.normalise_labels` for the accepted label forms); generated chips that
-        disagree with the reference are marked, and reference positives the generation missed are listed."""
+        disagree with the reference are marked, and reference positives the generation does not mention
+        are listed as missed. The first labelled pair of a section is preceded by the chips' legend."""
+        section = self._current()
+        if (labels_ref is not None or labels_gen is not None) and not section.has_legend:
+            self._add(chip_legend_html())
+            section.has_legend = True
         self._add(text_pair_html(reference, generated, labels_ref, labels_gen, title))
 
     def add_structured_pair(self, reference: str, generated: str, title: str | None = None) -> None:
@@ -177,7 +203,7 @@ class ReportPage:
             self._add(self._stage_block)
 
     def add_stage_status(self, name: str, seconds: float | None, status: str,
-                         message: str | BaseException | None = None) -> None:
+                         message: str | BaseException | None = None, cpu_seconds: float | None = None) -> None:
         """Record one pipeline stage in the page's stage table (created where first called).
 
         ``status`` is "ok", "failed" or "skipped"; a failed stage shows its message (an exception is
@@ -188,7 +214,7 @@ class ReportPage:
         if seconds is not None and not (np.isfinite(seconds) and seconds >= 0):
             raise ValueError(f"stage {name!r}: seconds must be a non-negative number, got {seconds!r}")
         self.stages.append(Stage(name, None if seconds is None else float(seconds), status,
-                                 stage_message(status, message)))
+                                 stage_message(status, message), None if cpu_seconds is None else float(cpu_seconds)))
         self.add_stage_table()
 
     # ---- output ----------------------------------------------------------------------------------

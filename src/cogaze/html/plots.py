@@ -1,4 +1,4 @@
-"""Plots for run reports: loss curves from metrics.jsonl, per-class ROC curves, ablation bars with 95 % CIs.
+"""Plots for run reports: loss curves from metrics.jsonl, per-class ROC curves, ablation bars (95 % CIs over seeds).
 
 Each plot returns a matplotlib :class:`~matplotlib.figure.Figure` on the Agg canvas (inspect its
 lines, or embed it with :meth:`cogaze.html.page.ReportPage.add_figure`; PNG bytes via
@@ -20,7 +20,7 @@ from sklearn.metrics import auc, roc_curve
 
 from cogaze.errors import DataError
 from cogaze.html.images import new_figure
-from cogaze.metrics.stats import mean_ci
+from cogaze.metrics.stats import format_mean_ci, mean_ci
 
 NON_LOSS_KEYS = frozenset({"step", "epoch", "batch", "split", "lr", "time", "seconds"})
 """Numeric keys of a metrics record that are never plotted as loss terms."""
@@ -51,6 +51,11 @@ def read_metrics_jsonl(path: str | Path) -> list[dict[str, Any]]:
             raise DataError("record has no 'split' string", path, i)
         records.append(rec)
     return records
+
+
+LOSS_TITLES = {"contrastive": "contrastive", "cls_vision": "classification (image)",
+               "cls_report": "classification (report)", "gaze": "gaze guidance", "loss": "total loss"}
+"""Panel titles of the pretraining loss terms (other terms are titled by their key)."""
 
 
 def _is_number(v: Any) -> bool:
@@ -97,7 +102,7 @@ def loss_curves(metrics: str | Path | Sequence[Mapping[str, Any]], x: str = "ste
             xs, ys = zip(*pts)
             style = {"linewidth": 1.4} if split == "train" else {"marker": "o", "markersize": 4, "linewidth": 1.6}
             ax.plot(xs, ys, label=split, **style)
-        ax.set_title(term, fontsize=10)
+        ax.set_title(LOSS_TITLES.get(term, term), fontsize=10)
         ax.set_xlabel(x, fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, alpha=0.3)
@@ -166,25 +171,29 @@ def _metrics_of(results: Ablations) -> list[str]:
 def ablation_rows(results: Ablations, metrics: Sequence[str] | None = None,
                   digits: int = 3) -> tuple[list[dict[str, str]], list[str]]:
     """(rows, columns) for :meth:`ReportPage.add_table`: one row per variant, each cell
-    ``mean ± 95 % CI half-width (n)``."""
+    ``mean [95 % CI]`` over seeds where there are two or more, the bare mean for a single run, and a
+    ``seeds`` column (the most runs of the variant's metrics)."""
     metrics = list(metrics) if metrics is not None else _metrics_of(results)
     rows = []
     for variant, per_metric in results.items():
         row = {"variant": variant}
+        seeds = 0
         for m in metrics:
             vals = per_metric.get(m)
             if vals is None or len(vals) == 0:
                 row[m] = "\u2014"
                 continue
+            seeds = max(seeds, len(vals))
             mean, half = mean_ci(vals)
-            ci = "" if math.isnan(half) else f" \u00b1 {half:.{digits}f}"
-            row[m] = f"{mean:.{digits}f}{ci} (n={len(vals)})"
+            row[m] = format_mean_ci(mean, mean - half, mean + half, digits)  # NaN half (1 run): the mean
+        row["seeds"] = str(seeds)
         rows.append(row)
-    return rows, ["variant", *metrics]
+    return rows, ["variant", *metrics, "seeds"]
 
 
 def ablation_bars(results: Ablations, metrics: Sequence[str] | None = None, ncols: int = 2) -> Figure:
-    """One panel per metric: a bar per variant at its mean, error bars = 95 % CI (none for n = 1)."""
+    """One panel per metric: a bar per variant at its mean, error bars = 95 % CI over seeds where a
+    variant has two or more runs (none drawn for a single run)."""
     metrics = list(metrics) if metrics is not None else _metrics_of(results)
     if not results or not metrics:
         raise ValueError("no ablation results to plot")
@@ -201,9 +210,13 @@ def ablation_bars(results: Ablations, metrics: Sequence[str] | None = None, ncol
             vals = results[v].get(m)
             mean, half = mean_ci(vals) if vals else (float("nan"), float("nan"))
             means.append(mean)
-            halves.append(0.0 if math.isnan(half) else half)
+            halves.append(half)
         pos = np.arange(len(variants))
-        ax.bar(pos, means, yerr=halves, capsize=4, color=colours, alpha=0.85)
+        ax.bar(pos, means, color=colours, alpha=0.85)
+        with_ci = [i for i, h in enumerate(halves) if math.isfinite(h)]
+        if with_ci:
+            ax.errorbar(pos[with_ci], [means[i] for i in with_ci], yerr=[halves[i] for i in with_ci],
+                        fmt="none", ecolor="black", capsize=4, elinewidth=1)
         ax.set_xticks(pos, variants, rotation=20, ha="right", fontsize=8)
         ax.set_title(m, fontsize=10)
         ax.tick_params(axis="y", labelsize=8)

@@ -43,7 +43,9 @@ table { border-collapse: collapse; width: auto; max-width: 100%; font-size: 0.92
 caption { caption-side: top; text-align: left; color: var(--muted); font-size: 0.9rem;
   padding: 0 0 6px; }
 th, td { padding: 6px 12px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-thead th { border-bottom: 2px solid #c5ccd8; font-weight: 600; background: var(--panel); white-space: nowrap; }
+thead th { border-bottom: 2px solid #c5ccd8; font-weight: 600; background: var(--panel); vertical-align: bottom;
+  min-width: 4.5em; }
+td.num.ci { padding-left: 8px; padding-right: 8px; }
 tbody tr:nth-child(even) td { background: #fafbfd; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.msg { font-family: ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace;
@@ -64,6 +66,7 @@ tfoot td { font-weight: 600; border-top: 2px solid #c5ccd8; border-bottom: none;
 .grid figure { margin: 0; }
 .grid img { display: block; width: 100%; height: auto; border-radius: 4px; background: #000; }
 .grid img.pixelated { image-rendering: pixelated; }
+.grid img.native { width: auto; max-width: 100%; }
 .grid figcaption { font-size: 0.85rem; }
 figure.image-grid { margin: 16px 0 24px; }
 figure.image-grid > figcaption { font-size: 0.95rem; color: var(--fg); margin-top: 8px; }
@@ -86,6 +89,11 @@ figure.image-grid.beside > figcaption { flex: 1; font-size: 1.02rem; margin: 0; 
 .chip.negative { background: #e8f1fb; color: #1f4f86; border-color: #bcd3ee; }
 .chip.mismatch { border-style: dashed; border-color: var(--fg); }
 .chip .mark { font-weight: 700; margin-left: 4px; }
+.legend { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 18px; margin: 10px 0 4px;
+  font-size: 0.85rem; color: var(--muted); }
+.legend .legend-title { font-weight: 600; color: var(--fg); }
+.legend .legend-item { display: inline-flex; align-items: center; gap: 6px; }
+td.ci span.ci { display: block; font-size: 0.78rem; color: var(--muted); }
 .empty { color: var(--muted); font-style: italic; }
 table.structured { width: 100%; table-layout: fixed; }
 table.structured th[scope=row] { width: 13em; white-space: normal; }

@@ -119,3 +119,23 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> t
         return mean, float("nan")
     sem = float(arr.std(ddof=1)) / math.sqrt(arr.size)
     return mean, float(sps.t.ppf(0.5 + confidence / 2, arr.size - 1) * sem)
+
+
+def format_number(value: float, decimals: int = 3) -> str:
+    """``value`` with ``decimals`` places and thousands separators, never a negative zero ("-0.000")."""
+    text = f"{value:,.{decimals}f}"
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        text = text[1:]
+    return text
+
+
+def format_mean_ci(mean: float, lo: float, hi: float, decimals: int = 3) -> str:
+    """"mean [lo, hi]" (just the mean when the interval is not finite: one value gives none; "n/a"
+    for a non-finite mean), with :func:`format_number`'s rules."""
+    import math
+
+    if not math.isfinite(mean):
+        return "n/a"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return format_number(mean, decimals)
+    return f"{format_number(mean, decimals)} [{format_number(lo, decimals)}, {format_number(hi, decimals)}]"

@@ -40,12 +40,12 @@ class PreprocessConfig:
     Hugging Face cache); a pretrained backbone without one is refused rather than normalised with a guess.
     """
 
-    size: int = help_field(0, "Shortest image edge after the bicubic resize (px); 0 = from the processor config.")
-    crop: int = help_field(0, "Centre-crop side (px); must equal `size` (0 = same as size).")
+    size: int = help_field(0, "Shortest image edge after the bicubic resize (px); 0 = from the processor config.", ge=0)
+    crop: int = help_field(0, "Centre-crop side (px); must equal `size` (0 = same as size).", ge=0)
     mean: list[float] = help_field(help="Per-channel mean after scaling pixels to [0, 1] (1 or 3 values).",
-                                   default_factory=list)
+                                   default_factory=list, ge=0)
     std: list[float] = help_field(help="Per-channel std after scaling pixels to [0, 1] (1 or 3 values).",
-                                  default_factory=list)
+                                  default_factory=list, gt=0)
 
     def is_set(self) -> bool:
         return bool(self.size or self.crop or self.mean or self.std)

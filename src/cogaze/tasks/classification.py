@@ -179,11 +179,13 @@ def run_classification(
     val: ImageItems,
     test: ImageItems,
     config: ClassificationConfig | None = None,
+    label: str | None = None,
 ) -> ClassificationResult:
     """Train and score a classifier for every (fraction, seed); mean ± std over seeds on test.
 
     ``train`` is either the items of each fraction (``{1: ..., 10: ..., 100: ...}``, from the split
-    files) or one set that is subsampled per fraction (stratified, ``subsample_seed``).
+    files) or one set that is subsampled per fraction (stratified, ``subsample_seed``). ``label`` names
+    the run in the progress lines (default: the test set's name), e.g. which encoder is probed.
     """
     config = config or ClassificationConfig()
     if config.mode not in MODES:
@@ -198,7 +200,7 @@ def run_classification(
     probe = _Probe(encoder, config) if config.mode == "linear_probe" else None
     runs = []
     what = "linear probe" if probe is not None else "fine-tuning"
-    progress = Progress(len(sets) * len(config.seeds), f"{what} ({test.name or 'classification'}) run")
+    progress = Progress(len(sets) * len(config.seeds), f"{what} ({label or test.name or 'classification'}) run")
     for fraction, items in sets.items():
         for seed in config.seeds:
             if probe is not None:

@@ -38,7 +38,7 @@ def mean_std(values: list[float]) -> MeanStd:
 def _plain(obj: Any) -> Any:
     """JSON-ready copy: numpy scalars/arrays to Python, NaN/inf to None, paths to str."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.metadata.get("json", True)}
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -151,6 +151,17 @@ class ClassificationResult(SeededResult):
 
 @dataclass
 class SegmentationResult(SeededResult):
-    """Segmentation: micro Dice and per-image Dice (with the empty-mask policy stated)."""
+    """Segmentation: micro Dice and per-image Dice (with the empty-mask policy stated); ``examples``
+    (not written to JSON): test predictions of the last run, when asked for."""
 
     empty_policy: str = "score"
+    examples: list[SegmentationExample] = field(default_factory=list, metadata={"json": False})
+
+
+@dataclass
+class SegmentationExample:
+    """One test image's predicted mask probability and true mask, both (S, S) at the model's input size."""
+
+    id: str
+    probability: np.ndarray
+    mask: np.ndarray

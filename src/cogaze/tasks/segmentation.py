@@ -28,7 +28,7 @@ from cogaze.models.interface import ImageFeatures, VisionLanguageEncoder
 from cogaze.tasks import _metrics as M
 from cogaze.tasks.common import batches, check_encoder, encode_batch, set_seed
 from cogaze.tasks.items import ImageItems
-from cogaze.tasks.results import SegmentationResult, mean_std
+from cogaze.tasks.results import SegmentationExample, SegmentationResult, mean_std
 from cogaze.tasks.training import BestState, check_same_classes, train_sets
 
 
@@ -164,6 +164,7 @@ def _one_run(encoder: VisionLanguageEncoder, train: ImageItems, val: ImageItems,
     losses = []
     frozen = None if cfg.finetune_encoder else {"train": FrozenFeatures(model, train, cfg),
                                                 "val": FrozenFeatures(model, val, cfg)}
+    progress = Progress(cfg.epochs, "segmentation epoch", every_s=10.0)  # a line every 10 s at most
     for epoch in range(cfg.epochs):
         total, n = 0.0, 0
         for idx in batches(len(train), cfg.batch_size, torch.randperm(len(train), generator=gen).tolist()):
@@ -181,9 +182,25 @@ def _one_run(encoder: VisionLanguageEncoder, train: ImageItems, val: ImageItems,
         val_dice = evaluate(model, head, val, cfg, frozen["val"] if frozen is not None else None)["per_image"]
         sched.step(val_dice)
         best.update(val_dice, epoch)
+        progress.step(epoch + 1, f"train loss {losses[-1]:.4f}, val per-image Dice {val_dice:.3f}")
     best.restore()
     return {"best_epoch": best.epoch, "train_loss": losses,
-            "val": evaluate(model, head, val, cfg), "test": evaluate(model, head, test, cfg)}
+            "val": evaluate(model, head, val, cfg), "test": evaluate(model, head, test, cfg), "model": (model, head)}
+
+
+def predict_examples(encoder: VisionLanguageEncoder, head: SegmentationHead, items: ImageItems, n: int,
+                     config: SegmentationConfig) -> list[SegmentationExample]:
+    """Predicted probabilities for the first ``n`` items with a non-empty mask (label 1), with their masks."""
+    idx = [i for i in range(len(items)) if items.labels[i, 0] == 1][:n]
+    if not idx:
+        return []
+    if isinstance(encoder, nn.Module):
+        encoder.eval()
+    head.eval()
+    with torch.no_grad():
+        feats, masks = _features(encoder, items, idx, config.device, False)
+        prob = torch.sigmoid(head(feats))[:, 0].cpu().numpy()
+    return [SegmentationExample(items.ids[i], prob[k], masks[k, 0].cpu().numpy() > 0.5) for k, i in enumerate(idx)]
 
 
 def run_segmentation(
@@ -192,10 +209,12 @@ def run_segmentation(
     val: ImageItems,
     test: ImageItems,
     config: SegmentationConfig | None = None,
+    examples: int = 0,
 ) -> SegmentationResult:
     """Train the decoder (and optionally the encoder) per (fraction, seed); Dice mean ± std on test.
 
-    Items must yield masks (:meth:`ImageItems.from_downstream` with ``preprocess_mask``).
+    Items must yield masks (:meth:`ImageItems.from_downstream` with ``preprocess_mask``). ``examples``:
+    how many test images with a non-empty mask keep the last run's prediction (``result.examples``).
     """
     config = config or SegmentationConfig()
     if config.empty_policy not in M.EMPTY_POLICIES:
@@ -209,9 +228,12 @@ def run_segmentation(
     check_same_classes(*sets.values(), val, test)
     runs = []
     progress = Progress(len(sets) * len(config.seeds), f"segmentation ({test.name or 'masks'}) run")
+    model: tuple[VisionLanguageEncoder, SegmentationHead] | None = None
     for f, items in sets.items():
         for s in config.seeds:
-            runs.append({"fraction": f, "seed": s, "n_train": len(items), **_one_run(encoder, items, val, test, s, config)})
+            run = _one_run(encoder, items, val, test, s, config)
+            model = run.pop("model")
+            runs.append({"fraction": f, "seed": s, "n_train": len(items), **run})
             progress.step(len(runs), f"{f}% labels, seed {s}")
     summary = {}
     for fraction in sets:
@@ -220,4 +242,5 @@ def run_segmentation(
     metrics = {f"{k}@{frac}": v.mean for frac, row in summary.items() for k, v in row.items()}
     return SegmentationResult(task="segmentation", dataset=test.name, metrics=metrics,
                               config=config_to_dict(config), runs=runs, summary=summary,
-                              empty_policy=config.empty_policy)
+                              empty_policy=config.empty_policy,
+                              examples=predict_examples(*model, test, examples, config) if examples and model else [])

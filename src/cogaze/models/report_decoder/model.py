@@ -94,6 +94,9 @@ class ReportDecoder(nn.Module):
         """Beam search (greedy when ``num_beams`` is 1); returns (B, T) ids after the prompt."""
         batch = latents.shape[0]
         ids = prompt_ids.to(latents.device).expand(batch, -1).contiguous()
+        # length_penalty only means something to beam search: passed to greedy decoding, transformers
+        # warns that the flag is invalid.
+        beam_only = {"length_penalty": length_penalty} if num_beams > 1 else {}
         out = self.gpt2.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
@@ -103,9 +106,9 @@ class ReportDecoder(nn.Module):
             max_new_tokens=max_new_tokens,
             use_cache=use_cache,
             no_repeat_ngram_size=no_repeat_ngram_size or None,
-            length_penalty=length_penalty,
             pad_token_id=self.config.pad_token_id,
             eos_token_id=self.config.eos_token_id,
+            **beam_only,
         )
         return out[:, ids.shape[1] :]
 

@@ -61,8 +61,8 @@ def _order(folder: Path) -> tuple[float, ...]:
         return float(folder.name[len("epoch-"):]), 0.0
     try:
         manifest = read_manifest(folder)
-        info = manifest if manifest is not None else torch.load(folder / "state.pt", map_location="cpu",
-                                                                weights_only=True)
+        state_file = folder / "state.pt"
+        info = manifest if manifest is not None else torch.load(state_file, weights_only=True, map_location="cpu")
         return float(info["epoch"]), float(info.get("batch", 0))
     except Exception:  # noqa: BLE001 - an unreadable folder sorts first and is then checked and reported
         return (float("inf"),)

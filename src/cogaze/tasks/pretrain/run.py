@@ -45,6 +45,7 @@ from typing import Any, Protocol, cast
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
@@ -107,6 +108,14 @@ def build_trainer(config: PretrainConfig, max_epochs: int | None = None, max_ste
     t = config.trainer
     tame_lightning()  # one line per Lightning message, no advertisements
     limit = lambda x: int(x) if x > 1 else x  # noqa: E731
+    try:
+        return _trainer(t, limit, max_epochs, max_steps, reload_each_epoch)
+    except (ValueError, TypeError, MisconfigurationException) as err:  # Lightning's check (e.g. fsdp needs GPUs)
+        raise ConfigError(f"trainer settings (strategy={t.strategy!r}, accelerator={t.accelerator!r}, "
+                          f"devices={t.devices!r}, precision={t.precision!r}) refused by Lightning: {err}") from None
+
+
+def _trainer(t: Any, limit: Any, max_epochs: int | None, max_steps: int, reload_each_epoch: bool) -> L.Trainer:
     return L.Trainer(
         max_epochs=t.max_epochs if max_epochs is None else max_epochs, max_steps=max_steps,
         reload_dataloaders_every_n_epochs=int(reload_each_epoch),

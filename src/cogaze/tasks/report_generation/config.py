@@ -21,6 +21,11 @@ class TrainConfig:
     weight_decay: float = help_field(0.01, help="AdamW weight decay", ge=0)
     seed: int = help_field(9233, help="seed of initialisation and shuffling", ge=0, le=2**32 - 1)
     eval_batch_size: int = help_field(16, help="examples per generation batch", ge=1)
+    validate_from: float = help_field(
+        0.0, help="validate (generate the val set, and select the best epoch) only from this fraction of the "
+        "epochs on: 0 = every epoch, 0.5 = the second half (early epochs of a decoder trained from scratch are "
+        "never its best; generating for them is most of an epoch's time). The last epoch is always validated.",
+        ge=0, le=1)
     feature_batch_size: int = help_field(16, help="images per encoder batch when precomputing features", ge=1)
 
 

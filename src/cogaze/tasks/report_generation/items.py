@@ -40,6 +40,7 @@ class FeatureBank:
     latents: Tensor  # (N, m, D)
     pooled: Tensor  # (N, D)
     logits: Tensor | None  # (N, 14) or None
+    memory: str = "vision"  # what ``latents`` hold (ReportGenConfig.memory)
 
     def __len__(self) -> int:
         return self.latents.shape[0]
@@ -110,4 +111,5 @@ def precompute_features(encoder: VisionLanguageEncoder | None, items: Sequence[R
             logits[i] = None if feats.logits is None else feats.logits[j].float()
     stacked = torch.stack(latents)  # type: ignore[arg-type]
     has_logits = all(lg is not None for lg in logits)
-    return FeatureBank(stacked, torch.stack(pooled), torch.stack(logits) if has_logits else None)  # type: ignore[arg-type]
+    return FeatureBank(stacked, torch.stack(pooled), torch.stack(logits) if has_logits else None,  # type: ignore[arg-type]
+                       memory)

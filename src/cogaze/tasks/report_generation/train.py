@@ -107,7 +107,8 @@ class TrainResult:
 
 
 def _subset(bank: FeatureBank, idx: list[int]) -> FeatureBank:
-    return FeatureBank(bank.latents[idx], bank.pooled[idx], None if bank.logits is None else bank.logits[idx])
+    return FeatureBank(bank.latents[idx], bank.pooled[idx], None if bank.logits is None else bank.logits[idx],
+                       bank.memory)
 
 
 def check_task(config: ReportGenConfig) -> None:
@@ -210,6 +211,9 @@ def train_report_generator(
     order_gen = torch.Generator().manual_seed(tcfg.seed)
     best, history = float("-inf"), []
     progress = Progress(tcfg.epochs, "report generator epoch", log.info)
+    if not 0.0 <= tcfg.validate_from < 1.0:
+        raise ConfigError(f"train.validate_from must lie in [0, 1), got {tcfg.validate_from}")
+    first_val = min(tcfg.epochs, int(tcfg.validate_from * tcfg.epochs) + 1)  # 1-based; the last epoch always
     for epoch in range(tcfg.epochs):
         model.train()
         losses = []
@@ -223,10 +227,10 @@ def train_report_generator(
             opt.step()
             losses.append(loss.item())
         row = {"epoch": epoch, "train_loss": sum(losses) / len(losses)}
-        if val_bank is not None:
+        if val_bank is not None and epoch + 1 >= first_val:
             hyps = _generate_all(gen, val_bank, [it.subject_id for it in val_items], tcfg.eval_batch_size)
             row["val_score"] = float(metric(hyps, [gen.reference(it.target) for it in val_items]))
-        score = row.get("val_score", -row["train_loss"])
+        score = row.get("val_score", -row["train_loss"] if val_bank is None else float("-inf"))
         if score > best:
             best = score
             _save(run_dir / "model.safetensors", model)
@@ -249,9 +253,18 @@ def _generate_all(gen: ReportGenerator, bank: FeatureBank, subjects: Sequence[st
 
 
 def generate_reports(generator: ReportGenerator, encoder: VisionLanguageEncoder | None, items: Sequence[ReportItem],
-                     out_csv: str | Path, num_beams: int | None = None, batch_size: int = 16) -> list[str]:
-    """Generate a report per item and write the CSV ``cogaze evaluate reports`` reads (atomically)."""
-    bank = precompute_features(encoder, items, batch_size, generator.config.memory)
+                     out_csv: str | Path, num_beams: int | None = None, batch_size: int = 16,
+                     features: FeatureBank | None = None) -> list[str]:
+    """Generate a report per item and write the CSV ``cogaze evaluate reports`` reads (atomically).
+
+    ``features``: the items' encoder features when the caller has them already (else computed here)."""
+    bank = features if features is not None else precompute_features(encoder, items, batch_size,
+                                                                      generator.config.memory)
+    if len(bank) != len(items):
+        raise ConfigError(f"features for {len(bank)} items given with {len(items)} items")
+    if bank.memory != generator.config.memory:
+        raise ConfigError(f"features hold memory={bank.memory!r} latents but the decoder reads "
+                          f"memory={generator.config.memory!r}")
     hyps = _generate_all(generator, bank, [it.subject_id for it in items], batch_size, num_beams)
     write_reports_csv(out_csv, [it.dicom_id for it in items], [generator.reference(it.target) for it in items], hyps)
     return hyps
@@ -282,7 +295,7 @@ def load_report_generator(run_dir: str | Path, encoder: VisionLanguageEncoder | 
         if not isinstance(dim, int):
             raise ConfigError("loading a report generator without training items needs an encoder (its embed_dim "
                               "is the decoder's latent width)")
-        bank = FeatureBank(torch.zeros(0, 1, dim), torch.zeros(0, dim), None)
+        bank = FeatureBank(torch.zeros(0, 1, dim), torch.zeros(0, dim), None, config.memory)
     torch.manual_seed(config.train.seed)
     model, tokenizer, _ = _build(config, tokenizer, bank.latents.shape[-1])
     missing = set(load_file(str(run_dir / "model.safetensors"))) - {n for n, _ in model.named_parameters()}
