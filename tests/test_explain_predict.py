@@ -70,6 +70,29 @@ def test_tall_image_and_temperature():
     assert predict_gaze(enc, _image(30, 50), "right upper", geometry=GEO).temperature == 0.5
 
 
+class _NormalisingEncoder(FakeEncoder):
+    """An encoder that declares its own geometry (resize + normalisation), as every pretrained one does."""
+
+    geometry = ImageGeometry(size=16, mean=(0.5, 0.5, 0.5), std=(0.1, 0.1, 0.1))
+
+
+def test_without_a_geometry_the_encoders_own_is_used():
+    # Regression: a missing geometry once meant "resize only": un-normalised pixels, silently other maps
+    # (the demo's sentence panels and `cogaze explain` peaked at the top edge for every sentence).
+    enc, img = _NormalisingEncoder(), _image(60, 40, 20)
+    img[0:10, 30:40] = 250
+    own = predict_gaze(enc, img, "bright spot", geometry=enc.geometry)
+    plain = predict_gaze(enc, img, "bright spot", geometry=GEO)
+    default = predict_gaze(enc, img, "bright spot")
+    np.testing.assert_array_equal(default.similarity, own.similarity)
+    assert default.geometry == enc.geometry
+    # the fake's similarity is the patch's mean pixel: normalised = (resize-only - 0.5) / 0.1
+    np.testing.assert_allclose(own.similarity, (plain.similarity - 0.5) / 0.1, atol=1e-5)
+    assert own.similarity.max() > 4 and plain.similarity.max() < 1
+    grounded = ground_report(enc, img, "Bright spot. Left lower.")
+    np.testing.assert_array_equal(grounded[0].prediction.patch_map, own.patch_map)
+
+
 def test_image_content_is_found_through_the_geometry():
     img = _image(60, 40, 20)
     img[0:10, 30:40] = 250  # patch (0, 2) of the crop

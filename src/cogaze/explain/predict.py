@@ -147,7 +147,12 @@ def _temperature(encoder: VisionLanguageEncoder, temperature: float | None) -> f
 
 
 def _geometry(encoder: VisionLanguageEncoder, geometry: ImageGeometry | None) -> ImageGeometry:
-    geo = geometry if geometry is not None else ImageGeometry(size=int(encoder.image_size))
+    """The given geometry, else the encoder's own (its resize, crop and normalisation), else a plain resize
+    for encoders that declare none. Never a plain resize for an encoder that normalises: un-normalised
+    pixels give maps that look plausible and are wrong (every sentence peaking at the image's top edge)."""
+    own = getattr(encoder, "geometry", None)
+    geo = geometry if geometry is not None else own if isinstance(own, ImageGeometry) else \
+        ImageGeometry(size=int(encoder.image_size))
     if geo.size != int(encoder.image_size):
         raise ValueError(f"geometry size {geo.size} does not match the encoder's image size {encoder.image_size}")
     return geo
@@ -219,7 +224,8 @@ def predict_gaze(encoder: VisionLanguageEncoder, image: np.ndarray | PreparedIma
                  interpolation: Interpolation = "bilinear") -> GazePrediction:
     """The predicted gaze map of ``image`` for ``text`` (a sentence or finding, used as a transcript)
     or, without text, the mean map over ``prompts``. ``geometry`` must be the encoder's (its size is
-    checked; default: ``ImageGeometry(encoder.image_size)`` without normalisation)."""
+    checked; default: the encoder's ``geometry``, or ``ImageGeometry(encoder.image_size)`` for an encoder
+    without one)."""
     return predict_gazes(encoder, image, [text], view, indication, history, geometry, temperature, prompts,
                          interpolation)[0]
 
