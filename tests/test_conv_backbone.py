@@ -77,3 +77,31 @@ def test_multiscale_tokens_concatenate_pooled_earlier_stages(tmp_path):
         with pytest.raises(ConfigError, match="token_stages"):
             vision_hidden_size(build_vision_backbone(BackboneConfig(model_type="resnet",
                                                                     config={**RESNET, "token_stages": bad})).config)
+
+
+def test_position_channels_tell_where_each_patch_lies(tmp_path):
+    """token_position=F appends sin/cos of the patch centre's x and y (in [-1, 1]) at F frequencies."""
+    torch.manual_seed(0)
+    net = ResNetModel(ResNetConfig(**RESNET)).eval()
+    net.save_pretrained(tmp_path / "resnet")
+    vis = build_vision_backbone(BackboneConfig(source=str(tmp_path / "resnet"), model_type="resnet",
+                                               config={"token_stages": 3, "token_position": 2}))
+    assert vision_hidden_size(vis.config) == 8 + 16 + 12 + 4 * 2
+    x = torch.randn(2, 3, 64, 64)
+    tokens = vision_tokens(vis, x)
+    assert tokens.shape == (2, 17, 44)
+    plain = vision_tokens(build_vision_backbone(BackboneConfig(source=str(tmp_path / "resnet"), model_type="resnet",
+                                                               config={"token_stages": 3})), x)
+    assert torch.allclose(tokens[..., :36], plain, atol=1e-6)  # the image part is unchanged
+    # patch (row 0, col 3) of the 4x4 grid: x = 0.75, y = -0.75; frequencies pi/2 and pi
+    import math
+    want = [math.sin(0.75 * math.pi / 2), math.sin(0.75 * math.pi), math.cos(0.75 * math.pi / 2), math.cos(0.75 * math.pi),
+            math.sin(-0.75 * math.pi / 2), math.sin(-0.75 * math.pi), math.cos(-0.75 * math.pi / 2),
+            math.cos(-0.75 * math.pi)]
+    assert torch.allclose(tokens[1, 1 + 3, 36:], torch.tensor(want), atol=1e-6)
+    # left and right halves differ in the x channels, so a text side can find its side
+    assert tokens[0, 1 + 0, 36] < 0 < tokens[0, 1 + 3, 36]
+    for bad in (-1, 17):
+        with pytest.raises(ConfigError, match="token_position"):
+            vision_hidden_size(build_vision_backbone(BackboneConfig(model_type="resnet",
+                                                                    config={**RESNET, "token_position": bad})).config)

@@ -230,10 +230,31 @@ def conv_token_stages(cfg: Any) -> int:
     return k
 
 
+def conv_token_position(cfg: Any) -> int:
+    """Sinusoid frequencies per axis appended to each conv patch token (config key ``token_position``,
+    default 0 = none): 4 x this many channels of where the patch lies, as a ViT's position embeddings
+    give its patch tokens. A conv map alone tells the left lung from the right only through padding."""
+    raw = getattr(cfg, "token_position", None)
+    f = 0 if raw is None else int(raw)
+    if not 0 <= f <= 16:
+        raise ConfigError(f"model.vision.config.token_position must be between 0 and 16 frequencies, got {f}")
+    return f
+
+
+def position_channels(rows: int, cols: int, frequencies: int, like: torch.Tensor) -> torch.Tensor:
+    """(4F, rows, cols) sin/cos of the patch centres' x and y in [-1, 1] at frequencies 1, 2, 4, ... x pi/2."""
+    ys = (torch.arange(rows, dtype=torch.float32) + 0.5) / rows * 2 - 1
+    xs = (torch.arange(cols, dtype=torch.float32) + 0.5) / cols * 2 - 1
+    scales = (2.0 ** torch.arange(frequencies, dtype=torch.float32)) * torch.pi / 2
+    y = (ys[None, :, None] * scales[:, None, None]).expand(frequencies, rows, cols)
+    x = (xs[None, None, :] * scales[:, None, None]).expand(frequencies, rows, cols)
+    return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()]).to(like)
+
+
 def vision_hidden_size(cfg: Any) -> int:
     """Width of the vision encoder's tokens (a transformers config)."""
     if is_conv_backbone(cfg):
-        return int(sum(cfg.hidden_sizes[-conv_token_stages(cfg):]))
+        return int(sum(cfg.hidden_sizes[-conv_token_stages(cfg):])) + 4 * conv_token_position(cfg)
     return int(cfg.hidden_size)
 
 
@@ -277,12 +298,17 @@ def vision_tokens(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
     (a multi-scale token: what its own patch looks like at finer strides, as a ViT patch embedding
     sees its patch at full resolution; docs/gaze_grounding.md)."""
     cfg = getattr(model, "config", None)
-    k = conv_token_stages(cfg) if cfg is not None and is_conv_backbone(cfg) else 1
+    conv = cfg is not None and is_conv_backbone(cfg)
+    k = conv_token_stages(cfg) if conv else 1
+    f = conv_token_position(cfg) if conv else 0
     out = model(pixel_values=pixel_values, output_hidden_states=k > 1)
     tokens = out.last_hidden_state
     if k > 1:
         side = tokens.shape[-2:]
         tokens = torch.cat([nn.functional.adaptive_avg_pool2d(h, side) for h in out.hidden_states[-k:]], dim=1)
+    if f and tokens.dim() == 4:
+        pos = position_channels(tokens.shape[-2], tokens.shape[-1], f, tokens)
+        tokens = torch.cat([tokens, pos.expand(tokens.shape[0], -1, -1, -1)], dim=1)
     if tokens.dim() == 4:  # (B, C, h, w) feature map
         patches = tokens.flatten(2).transpose(1, 2)
         tokens = torch.cat([patches.mean(1, keepdim=True), patches], dim=1)
