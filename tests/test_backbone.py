@@ -152,7 +152,9 @@ def test_cli_trains_and_phantom_tiny_pretrains_on_it(corpus, tmp_path):
     x = torch.randn(2, 3, 64, 64)
     tokens = enc.model.encode_images(x)
     assert torch.equal(tokens, vision_tokens(frozen, x))  # the backbone stayed frozen
-    assert tokens.shape[-1] == 8 + 16 + 32  # phantom-tiny's multi-scale tokens (token_stages: 3)
+    # phantom-tiny's tokens: three stages (token_stages: 3) + 16 position channels (token_position: 4), on the
+    # second stage's grid (token_grid_stage: 2): stride 8, 8x8 patches at 64 px
+    assert tokens.shape == (2, 1 + 8 * 8, 8 + 16 + 32 + 16)
 
     # Portable run folders: a copy loads from another working directory; a tree moved as a whole loads
     # through the path relative to the run; a missing backbone folder fails at once, naming its paths.

@@ -105,3 +105,28 @@ def test_position_channels_tell_where_each_patch_lies(tmp_path):
         with pytest.raises(ConfigError, match="token_position"):
             vision_hidden_size(build_vision_backbone(BackboneConfig(model_type="resnet",
                                                                     config={**RESNET, "token_position": bad})).config)
+
+
+def test_finer_grid_from_an_earlier_stage(tmp_path):
+    """token_grid_stage=2: the grid is stage 2's (stride 8); finer stages are average-pooled onto it, coarser
+    ones repeated (nearest) over the cells they cover; geometry and patch counts follow the grid."""
+    torch.manual_seed(0)
+    net = ResNetModel(ResNetConfig(**RESNET)).eval()
+    net.save_pretrained(tmp_path / "resnet")
+    vis = build_vision_backbone(BackboneConfig(source=str(tmp_path / "resnet"), model_type="resnet",
+                                               config={"token_stages": 3, "token_grid_stage": 2}))
+    assert effective_patch_size(vis.config) == 8 and patch_grid_side(vis.config) == 8 and num_patches(vis) == 64
+    assert patch_grid(ModelConfig(vision=BackboneConfig(model_type="resnet",
+                                                        config={**RESNET, "token_grid_stage": 2}))) == 8
+    x = torch.randn(2, 3, 64, 64)
+    tokens = vision_tokens(vis, x)
+    hs = net(pixel_values=x, output_hidden_states=True).hidden_states  # stem, 16x16, 8x8, 4x4
+    assert tokens.shape == (2, 65, 36)
+    r, c = 5, 2
+    want = torch.cat([hs[1][:, :, 2 * r:2 * r + 2, 2 * c:2 * c + 2].mean((2, 3)), hs[2][:, :, r, c],
+                      hs[3][:, :, r // 2, c // 2]], dim=1)
+    assert torch.allclose(tokens[:, 1 + 8 * r + c], want, atol=1e-5)
+    for bad in (0, 4):
+        with pytest.raises(ConfigError, match="token_grid_stage"):
+            effective_patch_size(build_vision_backbone(BackboneConfig(model_type="resnet",
+                                                                      config={**RESNET, "token_grid_stage": bad})).config)

@@ -26,7 +26,7 @@ class DemoConfig:
     workers: int = help_field(2, "Processes running the stages once the backbone is trained: 2 = the side stages "
                               "(downstream checks, gaze, ablations) beside the main chain (pretraining, report "
                               "generation); 1 = one after another (same numbers, slower).", ge=1, le=2)
-    model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet, stride 16: grid = size / 16).",
+    model_image_size: int = help_field(128, "Model input side (phantom-tiny ResNet tokens at stride 8: grid = size / 8).",
                                        ge=16)
     backbone_patients: int = help_field(
         400, "Patients of the separate phantom corpus the frozen vision backbone (Rad-DINO stand-in) is trained on.",

@@ -258,13 +258,25 @@ def vision_hidden_size(cfg: Any) -> int:
     return int(cfg.hidden_size)
 
 
+def conv_grid_stage(cfg: Any) -> int:
+    """Which conv stage's map sets the patch grid (config key ``token_grid_stage``, 1-based; default the
+    last): an earlier stage gives a finer grid (stride halves per stage), the later stages' maps are
+    upsampled onto it."""
+    stages = len(getattr(cfg, "hidden_sizes", ()) or ())
+    raw = getattr(cfg, "token_grid_stage", None)
+    s = stages if raw is None else int(raw)
+    if not 1 <= s <= stages:
+        raise ConfigError(f"model.vision.config.token_grid_stage must be between 1 and the backbone's {stages} "
+                          f"stages, got {s}")
+    return s
+
+
 def effective_patch_size(cfg: Any) -> int:
     """Pixels per patch token side: ``patch_size`` for ViTs, the output stride for conv models."""
     if not is_conv_backbone(cfg):
         return int(cfg.patch_size)
-    stages = len(cfg.hidden_sizes)
     first = 2 if getattr(cfg, "downsample_in_first_stage", False) else 1
-    return _CONV_STEM_STRIDE[cfg.model_type] * first * 2 ** (stages - 1)
+    return _CONV_STEM_STRIDE[cfg.model_type] * first * 2 ** (conv_grid_stage(cfg) - 1)
 
 
 def image_size_of(cfg: Any) -> int:
@@ -301,11 +313,15 @@ def vision_tokens(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
     conv = cfg is not None and is_conv_backbone(cfg)
     k = conv_token_stages(cfg) if conv else 1
     f = conv_token_position(cfg) if conv else 0
-    out = model(pixel_values=pixel_values, output_hidden_states=k > 1)
+    grid = conv_grid_stage(cfg) if conv else 0
+    finer = conv and grid < len(cfg.hidden_sizes)
+    out = model(pixel_values=pixel_values, output_hidden_states=k > 1 or finer)
     tokens = out.last_hidden_state
-    if k > 1:
-        side = tokens.shape[-2:]
-        tokens = torch.cat([nn.functional.adaptive_avg_pool2d(h, side) for h in out.hidden_states[-k:]], dim=1)
+    if k > 1 or finer:
+        side = out.hidden_states[grid].shape[-2:] if finer else tokens.shape[-2:]
+        tokens = torch.cat([nn.functional.adaptive_avg_pool2d(h, side) if h.shape[-1] >= side[-1]
+                            else nn.functional.interpolate(h, size=side, mode="nearest")
+                            for h in out.hidden_states[-k:]], dim=1)
     if f and tokens.dim() == 4:
         pos = position_channels(tokens.shape[-2], tokens.shape[-1], f, tokens)
         tokens = torch.cat([tokens, pos.expand(tokens.shape[0], -1, -1, -1)], dim=1)
