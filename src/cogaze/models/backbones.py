@@ -314,7 +314,7 @@ def vision_tokens(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
     k = conv_token_stages(cfg) if conv else 1
     f = conv_token_position(cfg) if conv else 0
     grid = conv_grid_stage(cfg) if conv else 0
-    finer = conv and grid < len(cfg.hidden_sizes)
+    finer = conv and grid < len(getattr(cfg, "hidden_sizes", ()))
     out = model(pixel_values=pixel_values, output_hidden_states=k > 1 or finer)
     tokens = out.last_hidden_state
     if k > 1 or finer:
