@@ -218,27 +218,38 @@ def is_conv_backbone(cfg: Any) -> bool:
     return getattr(cfg, "model_type", "") in _CONV_STEM_STRIDE
 
 
+def _conv_int_key(cfg: Any, key: str, default: int, low: int, high: int, unit: str) -> int:
+    """An integer ``model.vision.config`` key of a conv backbone, checked against its range."""
+    raw = getattr(cfg, key, None)
+    value = default if raw is None else int(raw)
+    if not low <= value <= high:
+        raise ConfigError(f"model.vision.config.{key} must be between {low} and {high} {unit}, got {value}")
+    return value
+
+
+def _conv_stages(cfg: Any) -> int:
+    return len(getattr(cfg, "hidden_sizes", ()) or ())
+
+
 def conv_token_stages(cfg: Any) -> int:
     """How many of a conv backbone's last stages make up each patch token (config key ``token_stages``,
     default 1 = the last stage only); checked against the number of stages."""
-    raw = getattr(cfg, "token_stages", None)
-    k = 1 if raw is None else int(raw)
-    stages = len(getattr(cfg, "hidden_sizes", ()) or ())
-    if not 1 <= k <= stages:
-        raise ConfigError(f"model.vision.config.token_stages must be between 1 and the backbone's {stages} stages, "
-                          f"got {k}")
-    return k
+    return _conv_int_key(cfg, "token_stages", 1, 1, _conv_stages(cfg), "(the backbone's stages)")
 
 
 def conv_token_position(cfg: Any) -> int:
     """Sinusoid frequencies per axis appended to each conv patch token (config key ``token_position``,
     default 0 = none): 4 x this many channels of where the patch lies, as a ViT's position embeddings
     give its patch tokens. A conv map alone tells the left lung from the right only through padding."""
-    raw = getattr(cfg, "token_position", None)
-    f = 0 if raw is None else int(raw)
-    if not 0 <= f <= 16:
-        raise ConfigError(f"model.vision.config.token_position must be between 0 and 16 frequencies, got {f}")
-    return f
+    return _conv_int_key(cfg, "token_position", 0, 0, 16, "frequencies")
+
+
+def conv_grid_stage(cfg: Any) -> int:
+    """Which conv stage's map sets the patch grid (config key ``token_grid_stage``, 1-based; default the
+    last): an earlier stage gives a finer grid (stride halves per stage), the later stages' maps are
+    repeated onto it."""
+    stages = _conv_stages(cfg)
+    return _conv_int_key(cfg, "token_grid_stage", stages, 1, stages, "(the backbone's stages)")
 
 
 def position_channels(rows: int, cols: int, frequencies: int, like: torch.Tensor) -> torch.Tensor:
@@ -256,19 +267,6 @@ def vision_hidden_size(cfg: Any) -> int:
     if is_conv_backbone(cfg):
         return int(sum(cfg.hidden_sizes[-conv_token_stages(cfg):])) + 4 * conv_token_position(cfg)
     return int(cfg.hidden_size)
-
-
-def conv_grid_stage(cfg: Any) -> int:
-    """Which conv stage's map sets the patch grid (config key ``token_grid_stage``, 1-based; default the
-    last): an earlier stage gives a finer grid (stride halves per stage), the later stages' maps are
-    upsampled onto it."""
-    stages = len(getattr(cfg, "hidden_sizes", ()) or ())
-    raw = getattr(cfg, "token_grid_stage", None)
-    s = stages if raw is None else int(raw)
-    if not 1 <= s <= stages:
-        raise ConfigError(f"model.vision.config.token_grid_stage must be between 1 and the backbone's {stages} "
-                          f"stages, got {s}")
-    return s
 
 
 def effective_patch_size(cfg: Any) -> int:
@@ -305,16 +303,17 @@ def vision_tokens(model: nn.Module, pixel_values: torch.Tensor) -> torch.Tensor:
     """``(B, 1+P, D)`` tokens of a vision backbone: ViT output as is; a conv map flattened row-major
     behind its global average (the "[CLS]" slot), so the rest of CoGaze never sees the difference.
 
-    With ``token_stages = k > 1`` in a conv backbone's config, each patch token is the last stage's
-    feature concatenated with the k-1 earlier stages' maps average-pooled onto the last stage's grid
-    (a multi-scale token: what its own patch looks like at finer strides, as a ViT patch embedding
-    sees its patch at full resolution; docs/gaze_grounding.md)."""
+    Conv backbones read three config keys (docs/gaze_grounding.md): ``token_grid_stage`` picks the stage
+    whose map sets the grid (default the last); with ``token_stages = k > 1`` each patch token
+    concatenates the last k stages' maps brought onto that grid (finer ones average-pooled, coarser ones
+    repeated), as a ViT patch embedding sees its own patch in detail; ``token_position = F`` appends 4F
+    sin/cos channels of the patch's place."""
     cfg = getattr(model, "config", None)
     conv = cfg is not None and is_conv_backbone(cfg)
     k = conv_token_stages(cfg) if conv else 1
     f = conv_token_position(cfg) if conv else 0
     grid = conv_grid_stage(cfg) if conv else 0
-    finer = conv and grid < len(getattr(cfg, "hidden_sizes", ()))
+    finer = conv and grid < _conv_stages(cfg)
     out = model(pixel_values=pixel_values, output_hidden_states=k > 1 or finer)
     tokens = out.last_hidden_state
     if k > 1 or finer:
