@@ -35,6 +35,30 @@ def test_limit_threads_sets_torch_and_native_pools():
     assert _pools() == before
 
 
+def test_keep_caller_threads_restores_each_library_on_its_own():
+    """torch's libgomp and scikit-learn's can hold different counts; each gets its own back (restoring by
+    runtime name once handed torch the other copy's count: CI saw 2 threads after the demo, 1 before)."""
+    import sklearn.utils._openmp_helpers  # noqa: F401  (loads scikit-learn's own libgomp)
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from cogaze.demo.run import keep_caller_threads, limit_threads
+
+    start = torch.get_num_threads()
+    with threadpool_limits(limits=None):
+        try:
+            torch.set_num_threads(1)  # torch's libgomp at 1, scikit-learn's left as it was
+            before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+            with keep_caller_threads() as threads:
+                assert threads == 1
+                limit_threads(2)
+                torch.set_num_threads(2)
+            assert torch.get_num_threads() == 1
+            assert {p["filepath"]: p["num_threads"] for p in threadpool_info()} == before
+        finally:
+            torch.set_num_threads(start)
+
+
 def test_demo_quick(tmp_path):
     out = tmp_path / "demo"
     before = _pools()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,24 @@ def limit_threads(n: int) -> None:
     threadpool_limits(limits=n)
 
 
+@contextmanager
+def keep_caller_threads() -> Iterator[int]:
+    """Yield torch's thread count and, on exit, give torch and every native pool back what the caller had.
+
+    Each library is restored on its own: two copies of one runtime (torch's libgomp and scikit-learn's)
+    can hold different counts, and restoring by runtime name would hand torch the other copy's count.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    limiter = threadpool_limits(limits=None)  # records each loaded library's count
+    try:
+        yield threads
+    finally:
+        limiter.restore_original_limits()
+        torch.set_num_threads(threads)
+
+
 def _verbosity() -> int:
     from cogaze.logs import quiet
 
@@ -117,56 +136,44 @@ def run_demo(out: str | Path, quick: bool = False, config: DemoConfig | None = N
         sections[name] = page.sections[first:]
 
     start, cpu_start = time.perf_counter(), process_cpu_seconds()
-    threads = torch.get_num_threads()
-    pools = None
-    if cfg.threads:
-        from threadpoolctl import threadpool_info
+    with keep_caller_threads() as threads:  # the caller gets its thread counts back however this ends
+        for name, _, needs in (st for st in stages if st[1] == "setup"):
+            run_here(name, needs, cfg.threads)
+        # each lane's threads from here on, whether or not a second process runs (the same numbers either way)
+        lane_threads = cfg.threads or max(1, threads // 2)
+        torch.set_num_threads(lane_threads)
+        main = [st for st in stages if st[1] == "main"]
+        side = _side_order([st for st in stages if st[1] == "side"], {st[0] for st in main})
+        lane = None
+        try:
+            if cfg.workers > 1 and side:
+                from cogaze.demo.lanes import SideJob, SideLane
 
-        pools = threadpool_info()  # to restore
-    for name, _, needs in (st for st in stages if st[1] == "setup"):
-        run_here(name, needs, cfg.threads)
-    # each lane's threads from here on, whether or not a second process runs (the same numbers either way)
-    lane_threads = cfg.threads or max(1, threads // 2)
-    torch.set_num_threads(lane_threads)
-    main = [st for st in stages if st[1] == "main"]
-    side = _side_order([st for st in stages if st[1] == "side"], {st[0] for st in main})
-    lane = None
-    try:
-        if cfg.workers > 1 and side:
-            from cogaze.demo.lanes import SideJob, SideLane
-
-            assert state.data_dir is not None
-            lane = SideLane(SideJob(out=out, cfg=cfg, data_dir=state.data_dir, tokenizer_dir=state.tokenizer_dir,
-                                    backbone_dir=state.backbone_dir,
-                                    stages=[(n, number[n], needs) for n, _, needs in side],
-                                    main_stages=[n for n, _, _ in main],
-                                    done_before={n: r.status for n, r in runner.results.items()},
-                                    total=len(stages), threads=cfg.threads or max(1, threads - lane_threads),
-                                    verbosity=_verbosity()))
-        for name, _, needs in main if lane else [st for st in stages if st[1] != "setup"]:
-            run_here(name, needs, lane_threads)
+                assert state.data_dir is not None
+                lane = SideLane(SideJob(out=out, cfg=cfg, data_dir=state.data_dir, tokenizer_dir=state.tokenizer_dir,
+                                        backbone_dir=state.backbone_dir,
+                                        stages=[(n, number[n], needs) for n, _, needs in side],
+                                        main_stages=[n for n, _, _ in main],
+                                        done_before={n: r.status for n, r in runner.results.items()},
+                                        total=len(stages), threads=cfg.threads or max(1, threads - lane_threads),
+                                        verbosity=_verbosity()))
+            for name, _, needs in main if lane else [st for st in stages if st[1] != "setup"]:
+                run_here(name, needs, lane_threads)
+                if lane is not None:
+                    lane.main_stage_done(name, runner.results[name].status)
             if lane is not None:
-                lane.main_stage_done(name, runner.results[name].status)
-        if lane is not None:
-            done, crash = lane.collect()
-            for result, secs, results in done:
-                runner.record(result)
-                sections[result.name] = secs
-                state.results.update(results)
-            for name, _, _ in side:
-                if name not in runner.results:
-                    runner.record(StageResult(name, None, "failed", crash or "the side process ended early"))
-    except BaseException:
-        if lane is not None:
-            lane.stop()
-        raise
-    finally:
-        torch.set_num_threads(threads)
-        if pools is not None:
-            from threadpoolctl import threadpool_limits
-
-            for pool in pools:  # back to what the caller had
-                threadpool_limits(limits={pool["prefix"]: pool["num_threads"]})
+                done, crash = lane.collect()
+                for result, secs, results in done:
+                    runner.record(result)
+                    sections[result.name] = secs
+                    state.results.update(results)
+                for name, _, _ in side:
+                    if name not in runner.results:
+                        runner.record(StageResult(name, None, "failed", crash or "the side process ended early"))
+        except BaseException:
+            if lane is not None:
+                lane.stop()
+            raise
     total, total_cpu = time.perf_counter() - start, process_cpu_seconds() - cpu_start
     order = [st[0] for st in stages]
     page.arrange(head + [sec for name in order for sec in sections.get(name, [])], stage_order=order)
