@@ -68,3 +68,43 @@ def test_gaze_loss_alone_learns_text_specific_maps():
     with torch.no_grad():
         sim = torch.nn.functional.normalize(text, dim=-1) @ torch.nn.functional.normalize(proj(patch_feats)[0], dim=-1).T
     assert int(sim[0].argmax()) == 12 and int(sim[1].argmax()) == 3
+
+
+def _peak_at(row: int, col: int):
+    def predict(record, text):
+        m = np.full((16, 16), 0.01)
+        m[row, col] = 1.0
+        return m
+
+    return predict
+
+
+def test_a_phrase_with_several_boxes_is_grounded_on_all_of_them():
+    """MS-CXR: one label_text, two boxes (bilateral effusions). A peak in the second box is a hit, and the
+    phrase's own second box is never an "other finding"; a different phrase's box is."""
+    rec = ImageRecord("img", "s", "t", Path("img.png"), split="test")
+    text = "bilateral pleural effusions"
+    key = "img:" + text  # what load_box_csv gives every row of one phrase
+    regions = [GroundingRegion("img", text, "Pleural Effusion", (0, 12, 4, 16), (16, 16), key=key),
+               GroundingRegion("img", text, "Pleural Effusion", (12, 12, 16, 16), (16, 16), key=key),
+               GroundingRegion("img", "right upper nodule", "Lung Lesion", (12, 0, 16, 4), (16, 16), key="n")]
+    units = {u.text: u for u in grounding_units([rec], regions, eval_side=16)}
+    both = units[text]
+    assert int(both.region.sum()) == 2 * 16 and len(both.others) == 1
+    table = evaluate_grounding([both], {"right box": _peak_at(14, 14), "nodule": _peak_at(1, 14)})
+    assert table["right box"]["pointing"].mean == 1.0 and table["right box"]["own_box"].mean == 1.0
+    assert table["nodule"]["pointing"].mean == 0.0 and table["nodule"]["own_box"].mean == 0.0
+
+
+def test_reflacx_label_with_two_ellipses_or_readers_is_one_region():
+    """REFLACX: one label drawn as two ellipses (or by two readers: different keys). Pointing at either is a
+    hit and neither counts against the other as a different finding."""
+    rec = ImageRecord("img", "s", "t", Path("img.png"), split="test")
+    regions = [GroundingRegion("img", "Pleural abnormality", "Pleural abnormality", (0, 10, 6, 16), (16, 16),
+                               shape="ellipse", key="r1:0", reading_id="r1"),
+               GroundingRegion("img", "Pleural abnormality", "Pleural abnormality", (10, 10, 16, 16), (16, 16),
+                               shape="ellipse", key="r2:0", reading_id="r2")]
+    (unit,) = grounding_units([rec], regions, eval_side=16)
+    assert unit.others == ()
+    table = evaluate_grounding([unit], {"model": _peak_at(13, 13)})
+    assert table["model"]["pointing"].mean == 1.0

@@ -27,6 +27,7 @@ from cogaze.api.evaluation import (
     write_results,
 )
 from cogaze.api.explain import explain_image
+from cogaze.api.grounding import GroundingResult, evaluate_run_grounding
 from cogaze.api.loading import load_encoder, load_report_model
 from cogaze.api.official import import_official
 from cogaze.api.predict import PredictInput, Prediction, Predictor, SentenceMap, load_predictor, predict
@@ -39,6 +40,7 @@ from cogaze.data.images import read_image
 
 __all__ = [
     "DataSource",
+    "GroundingResult",
     "PredictInput",
     "Prediction",
     "Predictor",
@@ -49,6 +51,7 @@ __all__ = [
     "collect_inputs",
     "compare_reports",
     "evaluate_reports",
+    "evaluate_run_grounding",
     "evaluate_structured_reports",
     "explain_image",
     "finetune",

@@ -1,4 +1,5 @@
-"""``cogaze evaluate ...``: score generated reports (NLG, clinical efficacy, CIs) and compare systems."""
+"""``cogaze evaluate ...``: score generated reports (NLG, clinical efficacy, CIs), compare systems, and score
+phrase grounding of a pretrained encoder's gaze maps."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def _print_scores(res: dict[str, Any], width: int) -> None:
 
 @click.group()
 def evaluate() -> None:
-    """Evaluate generated reports: NLG (pycocoevalcap), clinical efficacy, bootstrap CIs, paired tests."""
+    """Evaluate generated reports (NLG, clinical efficacy, CIs, paired tests) and phrase grounding."""
 
 
 @evaluate.command("reports")
@@ -155,4 +156,43 @@ def compare(a_csv: str, b_csv: str, permutations: int, json_out: str | None, **k
     if json_out:
         api.write_results({"protocol": kw["protocol"], "permutations": permutations, "seed": kw["seed"],
                            "tests": [t.__dict__ for t in tests]}, json_out)
+        click.echo(f"wrote {json_out}")
+
+
+@evaluate.command("grounding")
+@verbosity_options
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--boxes", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="MS-CXR-style box CSV (dicom_id, category_name, label_text, x, y, w, h, image_width, image_height).")
+@click.option("--reflacx", type=click.Path(exists=True, file_okay=False), default=None,
+              help="REFLACX folder (main_data/ with metadata_phase_*.csv and anomaly_location_ellipses.csv).")
+@click.option("--min-certainty", type=click.IntRange(1, 5), default=3, show_default=True,
+              help="REFLACX: keep ellipses of at least this certainty (3 = possibly).")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
+              help="Images of DATA_DIR to score ('all': every split, e.g. MS-CXR's full set).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the table here.")
+def grounding(run_dir: str, data_dir: str, boxes: str | None, reflacx: str | None, min_certainty: int, split: str,
+              json_out: str | None) -> None:
+    """Score RUN_DIR's sentence maps on DATA_DIR's images against ground-truth regions.
+
+    Pointing game, top-10% hit rate, CNR, box IoU and text specificity (docs/gaze_grounding.md), beside
+    the text-free map, the centre bias, a fitted centre prior and the true gaze where the data has them.
+    Ground truth: --boxes, --reflacx, or the phantom's sentence boxes when DATA_DIR is a phantom.
+    """
+    from cogaze import api
+
+    encoder = api.load_encoder(run_dir)
+    res = api.evaluate_run_grounding(encoder, data_dir, boxes=boxes, reflacx=reflacx, split=split,
+                                     min_certainty=min_certainty)
+    click.echo(f"{res.sentences} sentences on {res.images} images ({res.split}); ground truth: {res.source}"
+               + (f"; {res.regions_unmatched} regions on other images not scored" if res.regions_unmatched else ""))
+    rows = res.rows()
+    columns = list(rows[0])
+    width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    click.echo("  ".join(f"{c:{width[c]}s}" for c in columns))
+    for r in rows:
+        click.echo("  ".join(f"{r[c]:{width[c]}s}" for c in columns))
+    if json_out:
+        api.write_results(res.to_dict(), json_out)
         click.echo(f"wrote {json_out}")

@@ -20,6 +20,7 @@ Each metric is the mean over its units with a Student-t 95 % CI (:func:`mean_ci`
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from cogaze.explain.evaluate_gaze import GazeTable, _fmt, _to_raster, gaze_units
 from cogaze.gaze.heatmaps import HeatmapOptions
 from cogaze.gaze.metrics import cc
 from cogaze.gaze.metrics.grounding import box_iou, cnr, own_box_preference, pointing_game, top_k_hit_rate
+from cogaze.logs import Progress
 
 GROUNDING_LABELS: dict[str, str] = {
     "pointing": "pointing game", "hit10": "top-10% hit rate", "cnr": "CNR", "box_iou": "box IoU",
@@ -65,7 +67,13 @@ def _disjoint(a: GroundingRegion, b: GroundingRegion) -> bool:
 
 def grounding_units(records: Iterable[ImageRecord], regions: Iterable[GroundingRegion],
                     eval_side: int = EVAL_SIDE) -> list[GroundingUnit]:
-    """Units for the regions whose dicom_id is among ``records`` (one per image and text)."""
+    """Units for the regions whose dicom_id is among ``records`` (one per image and text).
+
+    A text's region is the union of every region carrying that text on the image: an MS-CXR phrase
+    with several boxes (e.g. bilateral effusions), a REFLACX label with several ellipses or several
+    readers' ellipses. The other findings (for the own-vs-other score) are the regions of other texts
+    and findings that overlap none of the text's own regions.
+    """
     recs = {r.dicom_id: r for r in records}
     by_image: dict[str, list[GroundingRegion]] = {}
     for g in regions:
@@ -74,16 +82,19 @@ def grounding_units(records: Iterable[ImageRecord], regions: Iterable[GroundingR
     units = []
     for dicom, gs in by_image.items():
         rec = recs[dicom]
-        seen: set[str] = set()
+        by_text: dict[str, list[GroundingRegion]] = {}
         for g in gs:
-            if g.text in seen:
-                continue
-            seen.add(g.text)
-            size = _size(rec, g)
+            by_text.setdefault(g.text, []).append(g)
+        for text, own in by_text.items():
+            size = _size(rec, own[0])
             shape = eval_shape(size, eval_side)
-            others = [o for o in gs if o.key != g.key and _disjoint(o, g)]
-            units.append(GroundingUnit(rec, g.text, region_mask(g, shape, size),
-                                       tuple(region_mask(o, shape, _size(rec, o)) for o in others), g.key))
+            mask = np.zeros(shape, dtype=bool)
+            for g in own:
+                mask |= region_mask(g, shape, _size(rec, g))
+            keys = {g.key for g in own}
+            others = [o for o in gs if o.text != text and o.key not in keys and all(_disjoint(o, g) for g in own)]
+            units.append(GroundingUnit(rec, text, mask,
+                                       tuple(region_mask(o, shape, _size(rec, o)) for o in others), own[0].key))
     return units
 
 
@@ -141,11 +152,13 @@ def evaluate_grounding(units: Sequence[GroundingUnit], predictors: Mapping[str, 
     if not units:
         raise ValueError("no grounding unit to evaluate (no region on an evaluated image)")
     table: GazeTable = {}
-    for name, predictor in predictors.items():
+    progress = Progress(len(predictors) * len(units), "grounding evaluation map", every_s=10.0)
+    for p_index, (name, predictor) in enumerate(predictors.items()):
         scores: dict[str, list[float]] = {k: [] for k in GROUNDING_LABELS}
         per_image: dict[str, list[np.ndarray]] = {}
         free: dict[str, np.ndarray] = {}
-        for u in units:
+        for u_index, u in enumerate(units):
+            progress.step(p_index * len(units) + u_index, name)
             shape = u.region.shape
             pred = _to_raster(predictor(u.record, u.text), shape, name)
             for k, v in _score(pred, u).items():
@@ -161,6 +174,8 @@ def evaluate_grounding(units: Sequence[GroundingUnit], predictors: Mapping[str, 
                 c = [_corr(maps[i], maps[j]) for i in range(len(maps)) for j in range(i + 1, len(maps))]
                 scores["cc_sentences"].append(float(np.nanmean(c)))
         table[name] = {k: mean_ci(v) for k, v in scores.items()}
+    if time.perf_counter() - progress.start > 10:  # long runs end with a line; quick ones stay silent
+        progress.step(len(predictors) * len(units), f"{len(predictors)} predictor(s) scored")
     return table
 
 
