@@ -100,3 +100,23 @@ def test_ground_truth_source_is_one_and_known(tmp_path):
         load_regions(tmp_path)
     with pytest.raises(ConfigError, match="not both"):
         load_regions(tmp_path, boxes=tmp_path / "a.csv", reflacx=tmp_path)
+
+
+def test_reflacx_ellipses_of_the_phantom_end_to_end(serve_runs, tmp_path):
+    """The phantom writes REFLACX's anomaly_location_ellipses.csv (ellipse inscribed in each finding's box);
+    `--reflacx` reads them back onto the same boxes and scores them."""
+    from cogaze.data.grounding import load_reflacx_ellipses
+
+    data, run = serve_runs["data"], serve_runs["run"]
+    ellipses = load_reflacx_ellipses(data / "reflacx")
+    with open(data / "phantom" / "boxes.csv", newline="") as f:
+        boxes = {(b["dicom_id"], (float(b["x1"]), float(b["y1"]), float(b["x2"]), float(b["y2"])))
+                 for b in csv.DictReader(f) if b["x1"]}
+    assert ellipses and all(e.shape == "ellipse" and (e.dicom_id, e.box) in boxes for e in ellipses)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "grounding", str(run), str(data), "--reflacx", str(data / "reflacx"), "--split", "all",
+                 "--json", str(out), "-q"]) == 0
+    got = json.loads(out.read_text())
+    labels = {(e.dicom_id, e.text) for e in ellipses}
+    assert got["sentences"] == len(labels) and "REFLACX" in got["source"]
+    assert "true gaze (upper bound)" not in got["table"]  # label names are not dictated sentences

@@ -182,6 +182,7 @@ def _gaze(rng, out, dicom, subject_id, study_id, split, sdir, cv, masks, fnd, re
     sentences = rep.findings + rep.impression
     px = reading.Screen(size, size, 0.65).ppd(np.array([size / 2]), np.array([size / 2]))[0][0]
     dil = [ndimage.binary_dilation(m, iterations=max(1, int(round(px)))) if m.any() else m for m in masks]
+    boxes = [(f.label, f.state, _bbox(m)) for f, m in zip(fnd, masks) if m.any()]  # REFLACX ellipses (no draw)
     n_extra = int(rng.integers(1, 3)) if rng.random() < 0.15 else 0
     for k in range(1 + n_extra):
         sim = reading.simulate_reading(rng, (size, size), cv.regions, masks, sentences)
@@ -197,6 +198,7 @@ def _gaze(rng, out, dicom, subject_id, study_id, split, sdir, cv, masks, fnd, re
                                    "image_left_pad": round(pad, 1), "image_right_pad": round(pad, 1),
                                    **_egd_classes(fnd)})
         writer.write_reflacx_reading(out / "reflacx" / "main_data" / rid, sim)
+        writer.write_reflacx_ellipses(out / "reflacx" / "main_data" / rid, boxes, rid)
         rows["reflacx"].append({"id": rid, "split": SPLIT_NAMES[split], "eye_tracking_data_discarded": False,
                                 "image": f"physionet.org/files/mimic-cxr/2.0.0/{sdir}/{dicom}.dcm",
                                 "dicom_id": dicom, "subject_id": int(subject_id), "image_size_x": size,
@@ -224,6 +226,11 @@ def _gaze(rng, out, dicom, subject_id, study_id, split, sdir, cv, masks, fnd, re
                     "mask_key": "" if p.finding is None else f"finding_{p.finding:02d}",
                     "regions": ";".join(p.regions), "x1": box[0], "y1": box[1], "x2": box[2], "y2": box[3],
                     "fixation_time_inside": round(inside, 4)})
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def _egd_classes(fnd: list) -> dict:

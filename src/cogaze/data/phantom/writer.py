@@ -39,6 +39,8 @@ REFLACX_ANOMALIES = {
     "Other": (),
 }
 """REFLACX phase-3 anomaly columns and the CheXbert classes that map onto each."""
+REFLACX_ELLIPSE_FILE_COLUMNS = ["id", "xmin", "ymin", "xmax", "ymax", "certainty", *REFLACX_ANOMALIES]
+"""Columns of REFLACX's ``anomaly_location_ellipses.csv`` (labels as True/False)."""
 
 
 def study_dir(subject_id: str, study_id: str) -> str:
@@ -153,3 +155,18 @@ def write_reflacx_reading(folder: Path, r: SimReading) -> None:
     write_csv(folder / "timestamps_transcription.csv", words,
               ["word", "timestamp_start_word", "timestamp_end_word"])
     write_text(folder / "transcription.txt", r.paragraph)
+
+
+def write_reflacx_ellipses(folder: Path, findings: list[tuple[str, int, tuple[int, int, int, int]]],
+                           reading_id: str) -> None:
+    """``anomaly_location_ellipses.csv`` of one reading: per (label, state, box) finding with a REFLACX
+    column, the ellipse inscribed in its box; certainty 5 (likely) when present, 3 (possibly) when
+    uncertain, as in the reading's metadata row."""
+    rows = []
+    for label, state, (x0, y0, x1, y1) in findings:
+        columns = {col: label in classes for col, classes in REFLACX_ANOMALIES.items()}
+        if not any(columns.values()):
+            continue
+        rows.append({"id": f"{reading_id}_{len(rows)}", "xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1,
+                     "certainty": 5 if state == 1 else 3, **{c: str(v) for c, v in columns.items()}})
+    write_csv(folder / "anomaly_location_ellipses.csv", rows, REFLACX_ELLIPSE_FILE_COLUMNS)
