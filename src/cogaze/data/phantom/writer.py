@@ -162,7 +162,7 @@ def write_reflacx_ellipses(folder: Path, findings: list[tuple[str, int, tuple[in
     """``anomaly_location_ellipses.csv`` of one reading: per (label, state, box) finding with a REFLACX
     column, the ellipse inscribed in its box; certainty 5 (likely) when present, 3 (possibly) when
     uncertain, as in the reading's metadata row."""
-    rows = []
+    rows: list[dict] = []
     for label, state, (x0, y0, x1, y1) in findings:
         columns = {col: label in classes for col, classes in REFLACX_ANOMALIES.items()}
         if not any(columns.values()):
