@@ -120,3 +120,4 @@ def test_reflacx_ellipses_of_the_phantom_end_to_end(serve_runs, tmp_path):
     labels = {(e.dicom_id, e.text) for e in ellipses}
     assert got["sentences"] == len(labels) and "REFLACX" in got["source"]
     assert "true gaze (upper bound)" not in got["table"]  # label names are not dictated sentences
+

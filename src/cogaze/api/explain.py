@@ -10,29 +10,32 @@ from cogaze.errors import ConfigError, DataError
 
 
 def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, text: str | None = None,
-                  report: str | None = None, view: str = "UNKNOWN", indication: str = "", history: str = "",
+                  report: str | None = None, view: str | None = None, indication: str = "", history: str = "",
                   fixations: int = 10, seed: int = 0) -> dict[str, Any]:
     """Write gaze overlays (one per report sentence, or one for ``text``, or the text-free map), the
     predicted scanpath and ``explanation.json`` into ``out_dir``.
 
-    ``encoder``: an encoder or a pretraining run folder. Returns the explanation dict with ``files``: the
-    paths written.
+    ``encoder``: an encoder or a pretraining run folder. ``view``: None takes a DICOM's ViewPosition (as
+    ``predict`` does), else UNKNOWN. Returns the explanation dict with ``files``: the paths written.
     """
     from cogaze.data.image_check import ImageLimits
-    from cogaze.data.images import read_image
+    from cogaze.data.images import decode_image
     from cogaze.data.records import parse_view
     from cogaze.explain.predict import ground_report, predict_gaze, scanpath_from_prediction
     from cogaze.explain.write import JSON_NAME, write_explanation
 
     try:
-        view = parse_view(view)
+        view = None if view is None else parse_view(view)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if fixations < 1:
         raise ConfigError(f"fixations must be at least 1, got {fixations}")
     if isinstance(encoder, str | Path):
         encoder = load_encoder(encoder)
-    image = read_image(image_path)
+    decoded = decode_image(image_path)
+    image = decoded.pixels
+    if view is None:
+        view = _header_view(decoded.header_view, image_path)
     ImageLimits().check(image.shape[1], image.shape[0], image_path)
     if report is not None:
         try:
@@ -54,3 +57,18 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
                                      *([payload["scanpath_file"]] if payload.get("scanpath_file") else []), JSON_NAME]
     payload["files"] = [str(out / n) for n in names]
     return payload
+
+
+def _header_view(header: str | None, image_path: str | Path) -> str:
+    """The DICOM header's view when it is a known one, else UNKNOWN (with a warning for an unknown value)."""
+    import logging
+
+    from cogaze.data.records import parse_view
+
+    if header is None:
+        return "UNKNOWN"
+    try:
+        return parse_view(header)
+    except ValueError:
+        logging.getLogger("cogaze").warning("%s: DICOM ViewPosition %r is no known view: UNKNOWN used", image_path, header)
+        return "UNKNOWN"

@@ -14,12 +14,13 @@ import click
 @click.option("--report", default=None, help="A whole report: one map per sentence (overrides --text).")
 @click.option("--indication", default="", help="Clinical indication (recorded with the prediction).")
 @click.option("--history", default="", help="Clinical history (recorded with the prediction).")
-@click.option("--view", default="UNKNOWN", show_default=True, help="View position (PA, AP, LATERAL, ...).")
+@click.option("--view", default=None, help="View position (PA, AP, LATERAL, ...) [default: a DICOM's ViewPosition, "
+              "else UNKNOWN].")
 @click.option("--fixations", type=click.IntRange(min=1), default=10, show_default=True, help="Length of the predicted scanpath.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Seed of the scanpath sampler.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 def explain(checkpoint: str, image_path: str, text: str | None, report: str | None, indication: str, history: str,
-            view: str, fixations: int, seed: int, out_dir: str) -> None:
+            view: str | None, fixations: int, seed: int, out_dir: str) -> None:
     """Write gaze overlays (PNG), the predicted scanpath and explanation.json for one image."""
     from cogaze import api
 
