@@ -209,3 +209,23 @@ def test_write_explanation_round_trip(tmp_path):
     assert (out / "map_00.png").stat().st_mode & 0o044 == 0o044  # readable by others (umask 022), not 0600
     with pytest.raises(ValueError, match="image"):
         write_explanation(grounded, _image(30, 30), tmp_path / "bad")
+
+
+@pytest.mark.parametrize(("report", "expected"), [
+    # a MIMIC-style impression: numbered items, the notification sentence with its abbreviations kept whole
+    ("FINDINGS: PA and lateral views. Small left effusion.\n\nIMPRESSION:\n1. Small left effusion.\n"
+     "2. No pneumothorax; Dr. ___ was notified at 10:30 a.m. on ___.",
+     ["PA and lateral views", "Small left effusion", "Small left effusion", "No pneumothorax",
+      "Dr. ___ was notified at 10:30 a.m. on ___"]),
+    ("IMPRESSION: 1. Interval increase in right pleural effusion 2. Stable cardiomegaly",
+     ["Interval increase in right pleural effusion", "Stable cardiomegaly"]),
+    ("1) Effusion. 2) Edema.", ["Effusion", "Edema"]),
+    ("Tip at the level of T12. Stable heart size. Lungs clear, e.g. no edema.",
+     ["Tip at the level of T12", "Stable heart size", "Lungs clear, e.g. no edema"]),
+    ("ET tube 4.5 cm above the carina. No change.", ["ET tube 4.5 cm above the carina", "No change"]),
+    ("   ", []),
+])
+def test_report_sentences_of_dictated_reports(report, expected):
+    """Each sentence gets a gaze map, so abbreviations and list numbers must not make fragments
+    ("Dr", "m", "1") the way the labeler's split does."""
+    assert report_sentences(report) == expected

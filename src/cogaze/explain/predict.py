@@ -246,17 +246,36 @@ def mentioned_findings(sentence: str) -> dict[str, str]:
     return out
 
 
+_HOLD = "\u2024"  # stands in for an abbreviation's full stop while splitting
+_ABBREV_RE = re.compile(r"\b(?:dr|mr|mrs|ms|vs|approx|e\.g|i\.e|a\.m|p\.m)\.", re.IGNORECASE)
+_LIST_RE = re.compile(r"(?:^|[\n:])\s*\(?1[.)]\s")
+_ITEM_INLINE_RE = re.compile(r"(?<=\s)\(?\d{1,2}[.)]\s+(?=[A-Z])")
+_ITEM_START_RE = re.compile(r"^\(?\d{1,2}[.)]\s+")
+_NUMBER_END_RE = re.compile(r"(?<=\d)\.\s+(?=[A-Z])")
+
+
 def report_sentences(report: str) -> list[str]:
-    """Sentences of a report as the labeler splits them (headers dropped), in their original case."""
-    flat = " ".join((report or "").split())
+    """Sentences of a report as the labeler splits them (headers dropped), in their original case.
+
+    Unlike the labeler's split, abbreviations of dictated reports ("Dr. ___", "10:30 a.m.", "e.g.")
+    do not end a sentence, and the items of a numbered list ("1. ... 2. ...", also on one line) are
+    sentences without their numbers: each sentence gets a gaze map, so fragments would get maps too.
+    """
+    text = _ABBREV_RE.sub(lambda m: m.group(0).replace(".", _HOLD), report or "")
+    if _LIST_RE.search(text):
+        text = _ITEM_INLINE_RE.sub("\n", text)
+    else:  # no numbered list: "at the level of T12. Stable ..." ends a sentence (the labeler keeps it whole)
+        text = _NUMBER_END_RE.sub(".\n", text)
+    flat = " ".join(text.split())
     lower, cursor, out = flat.lower(), 0, []
-    for sent in split_sentences(report or ""):
+    for sent in split_sentences(text):
         at = lower.find(sent, cursor)
         if at < 0:  # the splitter changed the text (e.g. split a glued word): keep its version
             out.append(sent)
             continue
         out.append(flat[at:at + len(sent)])
         cursor = at + len(sent)
+    out = [_ITEM_START_RE.sub("", s.rstrip(".").replace(_HOLD, ".")) for s in out]
     return [s for s in out if re.search(r"\w", s)]
 
 
