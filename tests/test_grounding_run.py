@@ -121,3 +121,23 @@ def test_reflacx_ellipses_of_the_phantom_end_to_end(serve_runs, tmp_path):
     assert got["sentences"] == len(labels) and "REFLACX" in got["source"]
     assert "true gaze (upper bound)" not in got["table"]  # label names are not dictated sentences
 
+
+
+def test_images_missing_from_the_dataset_stop_or_are_skipped(serve_runs, tmp_path, caplog):
+    """A partial download (e.g. only some of MIMIC-CXR-JPG): an error naming the file by default; with
+    --on-error skip the image is left out and its regions are counted as not scored."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(serve_runs["data"], data)
+    with open(data / "phantom" / "boxes.csv", newline="") as f:
+        victim = next(b["dicom_id"] for b in csv.DictReader(f) if b["x1"])
+    (image,) = list((data / "files").rglob(f"{victim}.*"))
+    image.unlink()
+    boxes = _box_csv(data, tmp_path / "b.csv")
+    args = ["evaluate", "grounding", str(serve_runs["run"]), str(data), "--boxes", str(boxes), "--split", "all"]
+    assert main([*args, "-q"]) == 1
+    with caplog.at_level(logging.WARNING, logger="cogaze"):
+        assert main([*args, "--on-error", "skip", "--json", str(tmp_path / "g.json")]) == 0
+    got = json.loads((tmp_path / "g.json").read_text())
+    assert got["regions_unmatched"] >= 1 and victim in caplog.text

@@ -171,9 +171,12 @@ def compare(a_csv: str, b_csv: str, permutations: int, json_out: str | None, **k
               help="REFLACX: keep ellipses of at least this certainty (3 = possibly).")
 @click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
               help="Images of DATA_DIR to score ('all': every split, e.g. MS-CXR's full set).")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="Bad or missing dataset items (e.g. only MS-CXR's images downloaded): stop with an error, or "
+                   "skip and count them; their regions are then counted as not scored.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the table here.")
 def grounding(run_dir: str, data_dir: str, boxes: str | None, reflacx: str | None, min_certainty: int, split: str,
-              json_out: str | None) -> None:
+              on_error: str, json_out: str | None) -> None:
     """Score RUN_DIR's sentence maps on DATA_DIR's images against ground-truth regions.
 
     Pointing game, top-10% hit rate, CNR, box IoU and text specificity (docs/gaze_grounding.md), beside
@@ -184,7 +187,7 @@ def grounding(run_dir: str, data_dir: str, boxes: str | None, reflacx: str | Non
 
     encoder = api.load_encoder(run_dir)
     res = api.evaluate_run_grounding(encoder, data_dir, boxes=boxes, reflacx=reflacx, split=split,
-                                     min_certainty=min_certainty)
+                                     min_certainty=min_certainty, on_error=on_error)
     click.echo(f"{res.sentences} sentences on {res.images} images ({res.split}); ground truth: {res.source}"
                + (f"; {res.regions_unmatched} regions on other images not scored" if res.regions_unmatched else ""))
     rows = res.rows()
