@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
     decoded = decode_image(image_path)
     image = decoded.pixels
     if view is None:
-        view = _header_view(decoded.header_view, image_path)
+        view, note = decoded.view()
+        if note:
+            logging.getLogger("cogaze").warning("%s: %s", image_path, note)
     ImageLimits().check(image.shape[1], image.shape[0], image_path)
     if report is not None:
         try:
@@ -58,17 +61,3 @@ def explain_image(encoder: Any, image_path: str | Path, out_dir: str | Path, tex
     payload["files"] = [str(out / n) for n in names]
     return payload
 
-
-def _header_view(header: str | None, image_path: str | Path) -> str:
-    """The DICOM header's view when it is a known one, else UNKNOWN (with a warning for an unknown value)."""
-    import logging
-
-    from cogaze.data.records import parse_view
-
-    if header is None:
-        return "UNKNOWN"
-    try:
-        return parse_view(header)
-    except ValueError:
-        logging.getLogger("cogaze").warning("%s: DICOM ViewPosition %r is no known view: UNKNOWN used", image_path, header)
-        return "UNKNOWN"

@@ -127,25 +127,24 @@ def evaluate_run_grounding(encoder: Any, data_dir: str | Path, *, boxes: str | P
     every = list(records) if records is not None else list(load_dataset(data_dir, on_error=on_error).records)  # type: ignore[arg-type]
     evaluated = {r.dicom_id: r for r in every if split == "all" or r.split == split}
     by_image: dict[str, list[GroundingRegion]] = {}
-    missing: set[str] = set()
     for g in regions:
-        if g.dicom_id in evaluated:
-            by_image.setdefault(g.dicom_id, []).append(g)
-        else:
-            missing.add(g.dicom_id)
-    unmatched = sum(1 for g in regions if g.dicom_id in missing)
+        by_image.setdefault(g.dicom_id, []).append(g)
+    missing = {d: len(gs) for d, gs in by_image.items() if d not in evaluated}  # image -> regions not scored
+    for d in missing:
+        del by_image[d]
+    unmatched = sum(missing.values())
     scope = "any split" if split == "all" else f"the {split} split"
     if not by_image:
         raise DataError(f"none of the {len(regions)} regions ({len(missing)} images) is on an image in {scope} "
                         f"of {data_dir} (first: {', '.join(sorted(missing)[:3])})", where)
     known = {r.dicom_id for r in every}
-    absent = sorted(missing - known)
+    absent = sorted(d for d in missing if d not in known)
     if absent:  # a different dataset, or images the loader skipped: worth a warning
         log.warning("%d regions are on %d images that %s does not hold; not scored (first: %s)",
-                    sum(1 for g in regions if g.dicom_id in absent), len(absent), data_dir, ", ".join(absent[:3]))
+                    sum(missing[d] for d in absent), len(absent), data_dir, ", ".join(absent[:3]))
     if len(missing) > len(absent):
         log.info("%d regions on %d images of other splits not scored (split 'all' scores every split)",
-                 sum(1 for g in regions if g.dicom_id in missing and g.dicom_id in known), len(missing) - len(absent))
+                 unmatched - sum(missing[d] for d in absent), len(missing) - len(absent))
     sized = [g for d, gs in by_image.items() for g in _sized(gs, evaluated[d], where)]
     recs = [evaluated[d] for d in by_image]
     units = grounding_units(recs, sized, eval_side)

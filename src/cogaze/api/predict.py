@@ -211,11 +211,9 @@ def _read(job: _Job, geometry: Any, device: str) -> None:
             except ValueError as err:
                 raise ConfigError(str(err)) from None
         else:
-            try:
-                pred.view = parse_view(decoded.header_view)
-            except ValueError:
-                pred.view = "UNKNOWN"
-                pred.notes.append(f"DICOM ViewPosition {decoded.header_view!r} is no known view: UNKNOWN used")
+            pred.view, note = decoded.view()
+            if note:
+                pred.notes.append(note)
         prepared = prepare_image(decoded.pixels, geometry)
         job.prepared = PreparedImage(prepared.pixels.to(device), prepared.image_size)
         pred.image = decoded.pixels

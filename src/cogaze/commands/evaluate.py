@@ -190,12 +190,10 @@ def grounding(run_dir: str, data_dir: str, boxes: str | None, reflacx: str | Non
                                      min_certainty=min_certainty, on_error=on_error)
     click.echo(f"{res.sentences} sentences on {res.images} images ({res.split}); ground truth: {res.source}"
                + (f"; {res.regions_unmatched} regions on other images not scored" if res.regions_unmatched else ""))
+    from cogaze.tasks.results import format_table
+
     rows = res.rows()
-    columns = list(rows[0])
-    width = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    click.echo("  ".join(f"{c:{width[c]}s}" for c in columns))
-    for r in rows:
-        click.echo("  ".join(f"{r[c]:{width[c]}s}" for c in columns))
+    click.echo(format_table(list(rows[0]), [list(r.values()) for r in rows]))
     if json_out:
         api.write_results(res.to_dict(), json_out)
         click.echo(f"wrote {json_out}")

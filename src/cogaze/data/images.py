@@ -227,6 +227,16 @@ class DecodedImage:
     header_view: str | None = None
     is_dicom: bool = False
 
+    def view(self) -> tuple[str, str | None]:
+        """The header's view as a known view position, else UNKNOWN, with a note when the header holds a
+        value that is no known view (None otherwise)."""
+        from cogaze.data.records import parse_view
+
+        try:
+            return parse_view(self.header_view), None
+        except ValueError:
+            return "UNKNOWN", f"DICOM ViewPosition {self.header_view!r} is no known view: UNKNOWN used"
+
 
 def decode_image(source: str | Path | bytes, name: str | None = None) -> DecodedImage:
     """Read a JPG/PNG/DICOM file, or the raw bytes of one (an upload), like :func:`read_image`, and keep the

@@ -159,8 +159,7 @@ def _patient(index: int, subject_id: str, study_ids: list[str], split: str, opt:
             arrays["anatomy_names"] = np.array(names)
             writer.write_npz(out / "phantom" / "masks" / f"{dicom}.npz", arrays)
             for i, (f, m) in enumerate(zip(fnd, masks)):
-                ys, xs = np.nonzero(m)
-                box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if xs.size else ("",) * 4
+                box = _bbox(m) if m.any() else ("",) * 4
                 rows["boxes"].append({"dicom_id": dicom, "index": i, "finding": f.label, "state": f.state,
                                       "kind": f.kind, "side": f.side or "", "zone": f.zone or "",
                                       "severity": f.severity, "mask_key": f"finding_{i:02d}",
@@ -215,8 +214,7 @@ def _gaze(rng, out, dicom, subject_id, study_id, split, sdir, cv, masks, fnd, re
             yi = np.clip(sim.y[sel].astype(int), 0, size - 1)
             dur = (t1 - t0)[sel]
             inside = float(dur[target[yi, xi]].sum() / dur.sum()) if dur.sum() > 0 else 0.0
-            ys, xs = np.nonzero(target)
-            box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1) if xs.size else ("",) * 4
+            box = _bbox(target) if target.any() else ("",) * 4
             for source, reading_id in ((("egd", dicom),) if k == 0 else ()) + (("reflacx", rid),):
                 rows["sentences"].append({
                     "source": source, "reading_id": reading_id, "dicom_id": dicom, "sentence_index": j,
@@ -229,6 +227,7 @@ def _gaze(rng, out, dicom, subject_id, study_id, split, sdir, cv, masks, fnd, re
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Half-open (x0, y0, x1, y1) box of a non-empty mask."""
     ys, xs = np.nonzero(mask)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
